@@ -1,0 +1,51 @@
+"""tfckpt: read and write TensorFlow checkpoints without TensorFlow.
+
+Reading, with TensorFlow's names::
+
+    reader = tfckpt.load_checkpoint("/path/to/model.ckpt")   # prefix, directory, SavedModel
+    reader.get_variable_to_shape_map()
+    reader.get_tensor("dense/kernel")
+
+Writing::
+
+    tfckpt.save_tensors("/tmp/ckpt/model", {"w": numpy.ones((2, 3), numpy.float32)})
+"""
+
+from tfckpt import dtypes
+from tfckpt.bundle.writer import BundleWriter, save_tensors
+from tfckpt.dtypes import DType, as_dtype
+from tfckpt.errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    DataLossError,
+    InvalidArgumentError,
+    NotFoundError,
+    TensorNotFoundError,
+    UnsupportedError,
+)
+from tfckpt.paths import latest_checkpoint
+from tfckpt.reader import CheckpointReader, list_variables, load_checkpoint, load_variable
+from tfckpt.tensor_slice import TensorSlice
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BundleWriter",
+    "CheckpointError",
+    "CheckpointNotFoundError",
+    "CheckpointReader",
+    "DType",
+    "DataLossError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "TensorNotFoundError",
+    "TensorSlice",
+    "UnsupportedError",
+    "as_dtype",
+    "dtypes",
+    "latest_checkpoint",
+    "list_variables",
+    "load_checkpoint",
+    "load_variable",
+    "save_tensors",
+]

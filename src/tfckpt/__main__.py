@@ -1,0 +1,5 @@
+import sys
+
+from tfckpt.cli import main
+
+sys.exit(main())

@@ -1,0 +1,135 @@
+"""String tensors in a bundle data file.
+
+Layout (WriteStringTensor / ReadStringTensor in tensor_bundle.cc)::
+
+    varint64 length[0] ... varint64 length[n-1]
+    fixed32 masked crc32c of the lengths
+    bytes[0] ... bytes[n-1]
+
+The lengths' checksum runs over each length as a uint32 in the writer's byte order (as a
+uint64 when it does not fit in 32 bits), not over the varint bytes.  The entry's checksum
+extends that checksum with the 4 stored checksum bytes and then all string bytes.
+
+Encoding and decoding are vectorised with NumPy; no per-element Python arithmetic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tfckpt import checksum
+
+_UINT32_MAX = 0xFFFFFFFF
+
+
+class StringDecodeError(ValueError):
+    """The bytes are not a valid string tensor encoding (message says why)."""
+
+
+def encode_varints(lengths: np.ndarray) -> bytes:
+    """Varint64 encoding of an array of non-negative integers, concatenated."""
+    values = lengths.astype(np.uint64, copy=False)
+    if values.size == 0:
+        return b""
+    if int(values.max()) < 0x80:
+        return values.astype(np.uint8).tobytes()
+    nbytes = np.ones(values.shape, np.int64)
+    for k in range(1, 10):
+        nbytes += values >= np.uint64(1 << (7 * k))
+    starts = np.zeros(values.shape, np.int64)
+    np.cumsum(nbytes[:-1], out=starts[1:])
+    out = np.empty(int(nbytes.sum()), np.uint8)
+    for k in range(int(nbytes.max())):
+        has = nbytes > k
+        byte = (values[has] >> np.uint64(7 * k)) & np.uint64(0x7F)
+        more = (nbytes[has] > k + 1).astype(np.uint64) << np.uint64(7)
+        out[starts[has] + k] = (byte | more).astype(np.uint8)
+    return out.tobytes()
+
+
+def lengths_checksum(lengths: np.ndarray, big_endian: bool = False) -> int:
+    """CRC32C of the lengths as TensorFlow computes it (uint32 each, uint64 if larger)."""
+    order = ">" if big_endian else "<"
+    if lengths.size == 0 or int(lengths.max()) <= _UINT32_MAX:
+        return checksum.crc32c(lengths.astype(order + "u4").tobytes())
+    crc = 0
+    for length in lengths.tolist():
+        width = "u4" if length <= _UINT32_MAX else "u8"
+        crc = checksum.crc32c(np.array(length, order + width).tobytes(), crc)
+    return crc
+
+
+def encode_strings(flat: list[bytes], big_endian: bool = False) -> tuple[list[bytes], int]:
+    """Encodes a flat list of byte strings; returns the pieces to write and the entry CRC."""
+    lengths = np.fromiter(map(len, flat), dtype=np.uint64, count=len(flat))
+    crc = lengths_checksum(lengths, big_endian)
+    stored = checksum.mask(crc).to_bytes(4, "big" if big_endian else "little")
+    crc = checksum.crc32c(stored, crc)
+    payload = b"".join(flat)
+    crc = checksum.crc32c(payload, crc)
+    return [encode_varints(lengths), stored, payload], crc
+
+
+def decode_varints(buf: np.ndarray, count: int) -> tuple[np.ndarray, int]:
+    """Decodes ``count`` varint64s from the start of a uint8 array.
+
+    Returns the values and the number of bytes they took.
+    """
+    if count == 0:
+        return np.zeros(0, np.uint64), 0
+    window = buf[: 10 * count]
+    ends = np.flatnonzero(window < 0x80)[:count]
+    if ends.size < count:
+        raise StringDecodeError(f"expected {count} varint lengths, found {ends.size}")
+    used = int(ends[-1]) + 1
+    if used == count:  # every length fits in one byte
+        return window[:count].astype(np.uint64), used
+    starts = np.empty(count, np.int64)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    widths = ends - starts + 1
+    if int(widths.max()) > 10:
+        raise StringDecodeError("varint longer than 10 bytes")
+    values = np.zeros(count, np.uint64)
+    for k in range(int(widths.max())):
+        has = widths > k
+        part = window[starts[has] + k].astype(np.uint64) & np.uint64(0x7F)
+        values[has] |= part << np.uint64(7 * k)
+    return values, used
+
+
+def decode_strings(data: bytes | memoryview, count: int, big_endian: bool = False) -> tuple[
+    list[bytes], int
+]:
+    """Decodes a string tensor's bytes; returns the strings and the entry CRC computed.
+
+    Raises StringDecodeError when the layout does not hold together or the lengths'
+    checksum does not match (the caller checks the entry CRC).
+    """
+    raw = np.frombuffer(data, np.uint8)
+    lengths, used = decode_varints(raw, count)
+    crc = lengths_checksum(lengths, big_endian)
+    if used + 4 > raw.size:
+        raise StringDecodeError("data ends before the lengths' checksum")
+    stored_bytes = bytes(raw[used : used + 4])
+    stored = checksum.unmask(int.from_bytes(stored_bytes, "big" if big_endian else "little"))
+    if stored != crc:
+        raise StringDecodeError(
+            f"the string lengths' checksum does not match: stored {stored:#010x}, "
+            f"computed {crc:#010x}"
+        )
+    crc = checksum.crc32c(stored_bytes, crc)
+    body_start = used + 4
+    total = int(lengths.sum()) if count else 0
+    if body_start + total != raw.size:
+        raise StringDecodeError(
+            f"the string lengths add up to {total} bytes but the entry holds "
+            f"{raw.size - body_start} bytes of string data"
+        )
+    body = bytes(raw[body_start:])
+    crc = checksum.crc32c(body, crc)
+    offsets = np.zeros(count + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    bounds = offsets.tolist()
+    strings = [body[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    return strings, crc

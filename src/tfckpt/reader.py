@@ -1,0 +1,130 @@
+"""The TensorFlow-compatible reading API: ``load_checkpoint`` and ``CheckpointReader``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from tfckpt import paths
+from tfckpt.bundle.reader import BundleReader
+from tfckpt.dtypes import DType
+from tfckpt.errors import TensorNotFoundError, UnsupportedError
+
+
+class CheckpointReader:
+    """Reads one checkpoint, with the methods of TensorFlow's ``CheckpointReader``.
+
+    Also a read-only mapping from tensor names to values: ``keys()``, ``in``, ``[name]``,
+    ``len()``, iteration, and a context manager that closes the data files.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, verify_checksums: bool = True) -> None:
+        prefix, fmt = paths.resolve(path)
+        self.prefix = prefix
+        self.format = fmt
+        if fmt != paths.V2:
+            raise UnsupportedError(
+                f"{prefix!r} is a legacy V1 checkpoint; reading V1 files is not supported yet",
+                path=prefix,
+            )
+        self._backend = BundleReader(prefix, verify_checksums=verify_checksums)
+        self._names = self._backend.keys()
+        self._name_set = frozenset(self._names)
+
+    # -- TensorFlow's names ----------------------------------------------------------------
+
+    def get_variable_to_shape_map(self) -> dict[str, list[int]]:
+        """``{name: shape}`` with shapes as lists of Python ints."""
+        return {name: list(self._backend.shape(name)) for name in self._names}
+
+    def get_variable_to_dtype_map(self) -> dict[str, DType]:
+        """``{name: dtype}``; dtypes have TensorFlow's ``.name`` and ``.as_numpy_dtype``."""
+        return {name: self._backend.dtype(name) for name in self._names}
+
+    def has_tensor(self, name: str) -> bool:
+        return name in self._name_set
+
+    def get_tensor(self, name: str, *, copy: bool = True) -> Any:
+        """The value of ``name``, as TensorFlow's reader returns it.
+
+        A NumPy scalar for 0-d numeric tensors, ``bytes`` for a 0-d string, an object array
+        of ``bytes`` for string tensors, an ndarray otherwise; partitioned tensors are
+        assembled.  ``copy=False`` returns read-only views of a memory map of the data file
+        instead of owned arrays, where the tensor is stored whole.
+        """
+        if name not in self._name_set:
+            raise TensorNotFoundError(
+                f"tensor {name!r} not found in checkpoint {self.prefix!r}",
+                path=self.prefix,
+                tensor=name,
+            )
+        array = self._backend.read(name, copy=copy)
+        return array[()] if array.ndim == 0 else array
+
+    def debug_string(self) -> bytes:
+        """One line per tensor: ``name (DT_TYPE) [shape]``."""
+        lines = []
+        for name in self._names:
+            dtype = self._backend.dtype(name)
+            lines.append(f"{name} ({dtype.name}) {list(self._backend.shape(name))}")
+        return ("\n".join(lines) + "\n").encode() if lines else b""
+
+    # -- Python conveniences ---------------------------------------------------------------
+
+    def keys(self) -> list[str]:
+        """Tensor names in the checkpoint's (sorted) order."""
+        return list(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._name_set
+
+    def __getitem__(self, name: str) -> Any:
+        return self.get_tensor(name)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        for name in self._names:
+            yield name, self.get_tensor(name)
+
+    def close(self) -> None:
+        """Closes the data files (arrays already returned stay valid)."""
+        self._backend.close()
+
+    def __enter__(self) -> CheckpointReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<tfckpt.CheckpointReader {self.prefix!r}: {len(self)} tensors>"
+
+
+def load_checkpoint(
+    ckpt_dir_or_file: str | os.PathLike[str], *, verify_checksums: bool = True
+) -> CheckpointReader:
+    """Opens a checkpoint (prefix, directory with a state file, or SavedModel directory)."""
+    return CheckpointReader(ckpt_dir_or_file, verify_checksums=verify_checksums)
+
+
+def list_variables(ckpt_dir_or_file: str | os.PathLike[str]) -> list[tuple[str, list[int]]]:
+    """``[(name, shape), ...]`` sorted by name, like ``tf.train.list_variables``."""
+    with load_checkpoint(ckpt_dir_or_file) as reader:
+        shapes = reader.get_variable_to_shape_map()
+    return [(name, shapes[name]) for name in sorted(shapes)]
+
+
+def load_variable(ckpt_dir_or_file: str | os.PathLike[str], name: str) -> Any:
+    """One tensor's value, like ``tf.train.load_variable`` (a trailing ``:0`` is ignored)."""
+    if name.endswith(":0"):
+        name = name[:-2]
+    with load_checkpoint(ckpt_dir_or_file) as reader:
+        return reader.get_tensor(name)

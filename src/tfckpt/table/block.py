@@ -1,0 +1,124 @@
+"""Blocks: sorted key/value entries with prefix-compressed keys and restart points.
+
+Entry layout (tensorflow/core/lib/io/block_builder.cc)::
+
+    varint32 shared_key_bytes | varint32 unshared_key_bytes | varint32 value_length
+    key_delta[unshared_key_bytes] | value[value_length]
+
+Every ``restart_interval`` entries the key is stored whole (``shared == 0``) and its offset
+is recorded.  The block ends with those restart offsets (fixed32 each; the first is 0) and
+their count (fixed32).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from tfckpt.errors import DataLossError
+from tfckpt.table.format import DEFAULT_RESTART_INTERVAL, encode_varint
+
+_U32 = struct.Struct("<I")
+
+
+def parse_block(block: bytes, where: str) -> tuple[list[bytes], list[bytes]]:
+    """Decodes every entry of a block; returns ``(keys, values)`` in stored order."""
+    size = len(block)
+    if size < 4:
+        raise DataLossError(f"{where}: block of {size} bytes is too short for a restart count")
+    num_restarts = _U32.unpack_from(block, size - 4)[0]
+    limit = size - 4 - 4 * num_restarts
+    if num_restarts == 0 or limit < 0:
+        raise DataLossError(f"{where}: bad restart count {num_restarts} in a {size}-byte block")
+    keys: list[bytes] = []
+    values: list[bytes] = []
+    pos = 0
+    key = b""
+    try:
+        while pos < limit:
+            # Three varint32s; a single byte each in the common case.
+            shared = block[pos]
+            pos += 1
+            if shared >= 0x80:
+                shared, pos = _slow_varint(block, pos - 1, limit, where)
+            unshared = block[pos]
+            pos += 1
+            if unshared >= 0x80:
+                unshared, pos = _slow_varint(block, pos - 1, limit, where)
+            value_len = block[pos]
+            pos += 1
+            if value_len >= 0x80:
+                value_len, pos = _slow_varint(block, pos - 1, limit, where)
+            value_start = pos + unshared
+            value_end = value_start + value_len
+            if shared > len(key) or value_end > limit:
+                raise DataLossError(f"{where}: corrupt entry at offset {pos} of the block")
+            key = key[:shared] + block[pos:value_start]
+            keys.append(key)
+            values.append(block[value_start:value_end])
+            pos = value_end
+    except IndexError:
+        raise DataLossError(f"{where}: entry runs past the end of the block") from None
+    return keys, values
+
+
+def _slow_varint(buf: bytes, pos: int, limit: int, where: str) -> tuple[int, int]:
+    result = 0
+    for shift in range(0, 35, 7):
+        if pos >= limit:
+            break
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+    raise DataLossError(f"{where}: corrupt varint32 in block entry")
+
+
+class BlockBuilder:
+    """Accumulates sorted entries into one block, as TensorFlow's BlockBuilder does."""
+
+    def __init__(self, restart_interval: int = DEFAULT_RESTART_INTERVAL) -> None:
+        self._restart_interval = restart_interval
+        self._buffer = bytearray()
+        self._restarts = [0]
+        self._counter = 0
+        self._last_key = b""
+
+    def add(self, key: bytes, value: bytes) -> None:
+        shared = 0
+        if self._counter < self._restart_interval:
+            last = self._last_key
+            limit = min(len(last), len(key))
+            while shared < limit and last[shared] == key[shared]:
+                shared += 1
+        else:
+            self._restarts.append(len(self._buffer))
+            self._counter = 0
+        buf = self._buffer
+        buf += encode_varint(shared)
+        buf += encode_varint(len(key) - shared)
+        buf += encode_varint(len(value))
+        buf += key[shared:]
+        buf += value
+        self._last_key = key
+        self._counter += 1
+
+    def size_estimate(self) -> int:
+        """Size of the finished block if it were finished now."""
+        return len(self._buffer) + 4 * len(self._restarts) + 4
+
+    def empty(self) -> bool:
+        return not self._buffer
+
+    def finish(self) -> bytes:
+        """Returns the block contents and resets the builder."""
+        out = self._buffer
+        for restart in self._restarts:
+            out += _U32.pack(restart)
+        out += _U32.pack(len(self._restarts))
+        contents = bytes(out)
+        self._buffer = bytearray()
+        self._restarts = [0]
+        self._counter = 0
+        self._last_key = b""
+        return contents

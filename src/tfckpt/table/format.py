@@ -1,0 +1,145 @@
+"""On-disk framing of a table file.
+
+A table (LevelDB's SSTable without filters or sequence numbers) is laid out as::
+
+    data block 0 | trailer
+    ...
+    data block N | trailer
+    metaindex block | trailer      (always empty in TensorFlow's tables)
+    index block | trailer          (one entry per data block: separator key -> BlockHandle)
+    footer                         (48 bytes)
+
+* A **block handle** is ``varint64 offset, varint64 size``; ``size`` excludes the trailer.
+* A **trailer** is 5 bytes: the compression type (0 none, 1 Snappy), then the fixed32
+  little-endian *masked* CRC32C of the block contents followed by the type byte.
+* The **footer** holds the metaindex and index handles, zero-padded to 40 bytes, then the
+  magic number ``0xdb4775248b80fb57`` as a fixed32 low word and a fixed32 high word.
+
+Sources: tensorflow/core/lib/io/format.h, format.cc, table_builder.cc, table_options.h.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+from tfckpt import checksum
+from tfckpt.errors import DataLossError
+
+TABLE_MAGIC = 0xDB4775248B80FB57
+FOOTER_SIZE = 48
+BLOCK_TRAILER_SIZE = 5
+MAX_BLOCK_HANDLE_SIZE = 20  # two varint64s of at most 10 bytes each
+
+NO_COMPRESSION = 0
+SNAPPY_COMPRESSION = 1
+
+# table_options.h: TensorFlow's defaults, which its bundle writer does not change.
+DEFAULT_BLOCK_SIZE = 262144
+DEFAULT_RESTART_INTERVAL = 16
+
+_U32 = struct.Struct("<I")
+
+
+def encode_varint(value: int) -> bytes:
+    """LEB128 varint, as core/lib/core/coding.cc ``PutVarint64`` writes it."""
+    if value < 0x80:
+        return bytes((value,))
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def decode_varint(buf: bytes | memoryview, pos: int, where: str) -> tuple[int, int]:
+    """Decodes a varint64 at ``pos``; returns ``(value, next_pos)``.
+
+    ``where`` names the file and structure for the error message.
+    """
+    result = 0
+    shift = 0
+    end = len(buf)
+    while True:
+        if pos >= end:
+            raise DataLossError(f"{where}: varint runs past the end of the data")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise DataLossError(f"{where}: varint longer than 10 bytes")
+
+
+class BlockHandle(NamedTuple):
+    """Where a block lives in the file: offset and size without the trailer."""
+
+    offset: int
+    size: int
+
+    def encode(self) -> bytes:
+        return encode_varint(self.offset) + encode_varint(self.size)
+
+    @classmethod
+    def decode(cls, buf: bytes | memoryview, pos: int, where: str) -> tuple[BlockHandle, int]:
+        offset, pos = decode_varint(buf, pos, where)
+        size, pos = decode_varint(buf, pos, where)
+        return cls(offset, size), pos
+
+
+class Footer(NamedTuple):
+    """The last 48 bytes of a table."""
+
+    metaindex: BlockHandle
+    index: BlockHandle
+
+    def encode(self) -> bytes:
+        handles = self.metaindex.encode() + self.index.encode()
+        padding = bytes(2 * MAX_BLOCK_HANDLE_SIZE - len(handles))
+        magic = _U32.pack(TABLE_MAGIC & 0xFFFFFFFF) + _U32.pack(TABLE_MAGIC >> 32)
+        return handles + padding + magic
+
+    @classmethod
+    def decode(cls, buf: bytes, where: str) -> Footer:
+        if len(buf) != FOOTER_SIZE:
+            raise DataLossError(
+                f"{where}: file too short to be a table: expected at least {FOOTER_SIZE} bytes "
+                f"of footer, found {len(buf)}"
+            )
+        low, high = struct.unpack_from("<II", buf, FOOTER_SIZE - 8)
+        magic = (high << 32) | low
+        if magic != TABLE_MAGIC:
+            raise DataLossError(
+                f"{where}: not a table (bad magic number: expected {TABLE_MAGIC:#018x}, "
+                f"found {magic:#018x})"
+            )
+        metaindex, pos = BlockHandle.decode(buf, 0, f"{where} footer")
+        index, _ = BlockHandle.decode(buf, pos, f"{where} footer")
+        return cls(metaindex, index)
+
+
+def block_trailer(contents: bytes | memoryview, compression: int) -> bytes:
+    """The 5-byte trailer that follows a block on disk."""
+    type_byte = bytes((compression,))
+    crc = checksum.crc32c(type_byte, checksum.crc32c(contents))
+    return type_byte + _U32.pack(checksum.mask(crc))
+
+
+def check_block_trailer(
+    contents: bytes | memoryview, trailer: bytes | memoryview, where: str
+) -> int:
+    """Verifies a block's trailer; returns its compression type."""
+    if len(trailer) != BLOCK_TRAILER_SIZE:
+        raise DataLossError(f"{where}: truncated block trailer")
+    compression = trailer[0]
+    stored = checksum.unmask(_U32.unpack_from(trailer, 1)[0])
+    actual = checksum.crc32c(trailer[:1], checksum.crc32c(contents))
+    if stored != actual:
+        raise DataLossError(
+            f"{where}: block checksum mismatch: stored crc32c {stored:#010x}, "
+            f"computed {actual:#010x}"
+        )
+    return compression

@@ -1,0 +1,117 @@
+"""Reading a whole table: footer, index block, data blocks (uncompressed or Snappy)."""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Iterator
+
+from tfckpt.errors import CheckpointNotFoundError, DataLossError, UnsupportedError
+from tfckpt.table.block import parse_block
+from tfckpt.table.format import (
+    BLOCK_TRAILER_SIZE,
+    FOOTER_SIZE,
+    NO_COMPRESSION,
+    SNAPPY_COMPRESSION,
+    BlockHandle,
+    Footer,
+    check_block_trailer,
+)
+
+
+def _snappy_decompress(data: bytes, where: str) -> bytes:
+    import cramjam  # imported on first use: most tables written by TensorFlow are uncompressed
+
+    try:
+        return bytes(cramjam.snappy.decompress_raw(data))
+    except Exception as exc:  # cramjam raises its own DecompressionError
+        raise DataLossError(f"{where}: corrupt Snappy-compressed block ({exc})") from None
+
+
+class TableReader:
+    """Reads a table held in memory (the bytes of a ``.index`` or V1 checkpoint file).
+
+    ``name`` is the file name used in error messages.  With ``verify_checksums`` every block
+    trailer's CRC32C is checked before the block is used.
+    """
+
+    def __init__(self, data: bytes, name: str, *, verify_checksums: bool = True) -> None:
+        self.name = name
+        self._data = data
+        self._verify = verify_checksums
+        footer = Footer.decode(data[-FOOTER_SIZE:], name)
+        index_keys, index_values = parse_block(self._block(footer.index, "index block"), name)
+        self._handles: list[BlockHandle] = []
+        for key, value in zip(index_keys, index_values):
+            handle, _ = BlockHandle.decode(value, 0, f"{name} index entry {key!r}")
+            self._handles.append(handle)
+        self._separators = index_keys
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, verify_checksums: bool = True) -> TableReader:
+        """Reads the table file at ``path``."""
+        name = os.fspath(path)
+        try:
+            with open(name, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise CheckpointNotFoundError(f"{name!r} does not exist", path=name) from None
+        return cls(data, name, verify_checksums=verify_checksums)
+
+    @property
+    def num_blocks(self) -> int:
+        """Number of data blocks."""
+        return len(self._handles)
+
+    def _block(self, handle: BlockHandle, what: str) -> bytes:
+        where = f"{self.name} ({what} at offset {handle.offset})"
+        end = handle.offset + handle.size
+        if end + BLOCK_TRAILER_SIZE > len(self._data) - FOOTER_SIZE:
+            raise DataLossError(
+                f"{where}: block of {handle.size} bytes runs past the end of the "
+                f"{len(self._data)}-byte file (truncated?)"
+            )
+        contents = self._data[handle.offset : end]
+        trailer = self._data[end : end + BLOCK_TRAILER_SIZE]
+        if self._verify:
+            compression = check_block_trailer(contents, trailer, where)
+        else:
+            compression = trailer[0]
+        if compression == NO_COMPRESSION:
+            return contents
+        if compression == SNAPPY_COMPRESSION:
+            return _snappy_decompress(contents, where)
+        raise UnsupportedError(
+            f"{where}: unknown block compression type {compression} (expected 0 or 1)",
+            path=self.name,
+        )
+
+    def _block_entries(self, i: int) -> tuple[list[bytes], list[bytes]]:
+        return parse_block(self._block(self._handles[i], f"data block {i}"), self.name)
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        """All entries in key order; raises DataLossError if keys are not strictly increasing."""
+        previous: bytes | None = None
+        for i in range(len(self._handles)):
+            keys, values = self._block_entries(i)
+            if keys and previous is not None and keys[0] <= previous:
+                raise DataLossError(f"{self.name}: keys out of order at data block {i}")
+            for j in range(1, len(keys)):
+                if keys[j] <= keys[j - 1]:
+                    raise DataLossError(
+                        f"{self.name}: keys out of order in data block {i} at {keys[j]!r}"
+                    )
+            yield from zip(keys, values)
+            if keys:
+                previous = keys[-1]
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value stored under ``key``, or None."""
+        i = bisect.bisect_left(self._separators, key)
+        if i >= len(self._handles):
+            return None
+        keys, values = self._block_entries(i)
+        j = bisect.bisect_left(keys, key)
+        if j < len(keys) and keys[j] == key:
+            return values[j]
+        return None

@@ -14,6 +14,8 @@ Writing::
 from tfckpt import dtypes
 from tfckpt.bundle.writer import BundleWriter, save_tensors
 from tfckpt.dtypes import DType, as_dtype
+from tfckpt.objects.checkpoint import Checkpoint
+from tfckpt.objects.numpy_state import NumpyState
 from tfckpt.errors import (
     CheckpointError,
     CheckpointNotFoundError,
@@ -31,6 +33,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BundleWriter",
+    "Checkpoint",
     "CheckpointError",
     "CheckpointNotFoundError",
     "CheckpointReader",
@@ -38,6 +41,7 @@ __all__ = [
     "DataLossError",
     "InvalidArgumentError",
     "NotFoundError",
+    "NumpyState",
     "TensorNotFoundError",
     "TensorSlice",
     "UnsupportedError",

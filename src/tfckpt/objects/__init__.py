@@ -1,0 +1,2 @@
+"""The object-graph layer: TF2 object-based checkpoints (Checkpoint, NumpyState, manager,
+trees).  Built on the bundle layer and the reading API; nothing below imports it."""

@@ -1,0 +1,130 @@
+"""NumpyState: a trackable whose NumPy array attributes are saved and restored.
+
+Mirrors ``tf.contrib.checkpoint.NumpyState`` as TF-Agents carries it today
+(tf_agents/replay_buffers/numpy_storage.py): each array attribute is a child object whose
+``py_state`` attribute holds ``numpy.save`` bytes written with ``allow_pickle=False``;
+restoring re-creates attributes that do not exist yet and replaces those that do.  Nothing
+is ever unpickled.  The earliest contrib release stored the bytes under the attribute name
+``array``; both names are read.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+from tfckpt.errors import DataLossError, InvalidArgumentError
+from tfckpt.objects.keys import LEGACY_NUMPY_ATTRIBUTE, PY_STATE
+
+
+def serialize_array(value: np.ndarray | np.generic, name: str = "") -> bytes:
+    """``numpy.save`` bytes of ``value``, never pickled."""
+    buffer = io.BytesIO()
+    try:
+        np.save(buffer, value, allow_pickle=False)
+    except ValueError as exc:
+        raise InvalidArgumentError(
+            f"NumpyState attribute {name!r}: cannot save an array of dtype "
+            f"{np.asarray(value).dtype} without pickling ({exc}); object arrays are not "
+            "supported",
+            tensor=name,
+        ) from None
+    return buffer.getvalue()
+
+
+def deserialize_array(data: bytes, name: str = "", path: str | None = None) -> np.ndarray:
+    """Loads ``numpy.save`` bytes with ``allow_pickle=False``."""
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception as exc:  # ValueError for pickled data, others for corrupt bytes
+        raise DataLossError(
+            f"{path!r}, tensor {name!r}: not a NumPy array saved without pickle ({exc})",
+            path=path,
+            tensor=name,
+        ) from None
+
+
+class _NumpyWrapper:
+    """The object-graph node of one NumpyState attribute (TF-Agents' ``_NumpyWrapper``)."""
+
+    __slots__ = ("array", "name")
+
+    def __init__(self, array: Any, name: str) -> None:
+        self.array = array
+        self.name = name
+
+    def _tfckpt_children(self) -> list[tuple[str, Any]]:
+        return []
+
+    def _tfckpt_attributes(self) -> dict[str, tuple[str, Any]]:
+        return {PY_STATE: ("", lambda: np.array(serialize_array(self.array, self.name), object))}
+
+    def _tfckpt_restore(self, attribute: str, value: Any, path: str | None = None) -> None:
+        self.array = deserialize_array(bytes(value), self.name, path)
+
+    def _tfckpt_restorable_attributes(self) -> tuple[str, ...]:
+        return (PY_STATE, LEGACY_NUMPY_ATTRIBUTE)
+
+
+class NumpyState:
+    """A trackable whose NumPy array (and NumPy scalar) attributes are checkpointed.
+
+    ``state.x = numpy.zeros([3, 4])`` tracks ``x``; assigning again replaces the value;
+    ``state.x`` gives the array itself.  On restore, attributes found in the checkpoint are
+    created or replaced.
+    """
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_wrappers", {})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not isinstance(value, (np.ndarray, np.generic)):
+            raise TypeError(
+                f"NumpyState attributes must be NumPy arrays or NumPy scalars; got "
+                f"{type(value).__name__} for {name!r} (wrap it with numpy.asarray)"
+            )
+        if isinstance(value, np.ndarray) and value.dtype.hasobject:
+            raise TypeError(
+                f"NumpyState attribute {name!r}: object arrays cannot be saved without "
+                "pickling; use a fixed-size dtype"
+            )
+        wrappers: dict[str, _NumpyWrapper] = self._wrappers
+        existing = wrappers.get(name)
+        if existing is not None:
+            existing.array = value
+        else:
+            wrappers[name] = _NumpyWrapper(value, name)
+
+    def __getattr__(self, name: str) -> Any:
+        wrappers = object.__getattribute__(self, "_wrappers")
+        try:
+            return wrappers[name].array
+        except KeyError:
+            raise AttributeError(f"NumpyState has no attribute {name!r}") from None
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self._wrappers[name]
+        except KeyError:
+            raise AttributeError(f"NumpyState has no attribute {name!r}") from None
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._wrappers))
+
+    def __repr__(self) -> str:
+        return f"NumpyState({', '.join(self._wrappers)})"
+
+    # -- object graph protocol ------------------------------------------------------------
+
+    def _tfckpt_children(self) -> list[tuple[str, Any]]:
+        return list(self._wrappers.items())
+
+    def _tfckpt_lookup(self, name: str, attributes: set[str]) -> Any:
+        wrapper = self._wrappers.get(name)
+        if wrapper is None and attributes & {PY_STATE, LEGACY_NUMPY_ATTRIBUTE}:
+            # Like TF-Agents' _lookup_dependency: attributes are re-created by restore().
+            wrapper = _NumpyWrapper(np.array([]), name)
+            self._wrappers[name] = wrapper
+        return wrapper

@@ -1,0 +1,239 @@
+"""Restoring object-based checkpoints by matching the object graph, as TensorFlow does.
+
+Values are matched to objects through the checkpoint's TrackableObjectGraph, starting from
+the root and following children by local name, never by key names.  Children that do not
+exist yet are created where the owner does so (NumpyState attributes, the save counter) or
+remembered and restored when they are attached later (deferred restoration).  The status
+object's assertions follow CheckpointLoadStatus in tensorflow/python/checkpoint/checkpoint.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tfckpt import dtypes
+from tfckpt.errors import CheckpointError, InvalidArgumentError, UnsupportedError
+from tfckpt.objects import graph, trackable
+from tfckpt.objects.keys import OBJECT_GRAPH_KEY, VARIABLE_VALUE
+from tfckpt.proto import trackable_object_graph_pb2
+from tfckpt.reader import CheckpointReader
+
+
+def read_object_graph(reader: CheckpointReader) -> Any:
+    """The TrackableObjectGraph stored in a checkpoint."""
+    if not reader.has_tensor(OBJECT_GRAPH_KEY):
+        raise UnsupportedError(
+            f"{reader.prefix!r} has no {OBJECT_GRAPH_KEY} entry: it is a name-based (TF1) "
+            "checkpoint, not an object-based one; read its tensors with "
+            "tfckpt.load_checkpoint",
+            path=reader.prefix,
+        )
+    proto = trackable_object_graph_pb2.TrackableObjectGraph()
+    try:
+        proto.ParseFromString(bytes(reader.get_tensor(OBJECT_GRAPH_KEY)))
+    except Exception:
+        raise CheckpointError(
+            f"{reader.prefix!r}: {OBJECT_GRAPH_KEY} is not a TrackableObjectGraph",
+            path=reader.prefix,
+            tensor=OBJECT_GRAPH_KEY,
+        ) from None
+    return proto
+
+
+class Restoration:
+    """One ``restore()``/``read()`` call: the checkpoint and what has been matched so far."""
+
+    def __init__(self, reader: CheckpointReader) -> None:
+        self.reader = reader
+        self.path = reader.prefix
+        self.proto = read_object_graph(reader)
+        self.matched: dict[int, Any] = {}
+        self.unused_attributes: dict[int, list[str]] = {}
+
+    def bind(self, obj: Any, node_id: int) -> None:
+        """Matches ``obj`` to checkpoint node ``node_id``, restores it and its children."""
+        if node_id in self.matched:
+            return
+        self.matched[node_id] = obj
+        node = self.proto.nodes[node_id]
+        self._restore_attributes(obj, node_id, node)
+        for ref in node.children:
+            if not 0 <= ref.node_id < len(self.proto.nodes):
+                raise CheckpointError(
+                    f"{self.path!r}: object graph child {ref.local_name!r} points to node "
+                    f"{ref.node_id} of {len(self.proto.nodes)}",
+                    path=self.path,
+                )
+            child_node = self.proto.nodes[ref.node_id]
+            names = {a.name for a in child_node.attributes}
+            child = trackable.lookup(obj, ref.local_name, names)
+            if child is not None:
+                self.bind(child, ref.node_id)
+                continue
+            defer = getattr(obj, "_tfckpt_defer", None)
+            if defer is not None:
+                defer(ref.local_name, self, ref.node_id)
+
+    def _restore_attributes(self, obj: Any, node_id: int, node: Any) -> None:
+        if not node.attributes:
+            return
+        if isinstance(obj, np.ndarray):
+            accepted: tuple[str, ...] = (VARIABLE_VALUE,)
+        else:
+            accepted = tuple(getattr(obj, "_tfckpt_restorable_attributes", tuple)())
+        unused = []
+        for attribute in node.attributes:
+            if attribute.name not in accepted:
+                unused.append(attribute.name)
+                continue
+            value = self.reader.get_tensor(attribute.checkpoint_key)
+            if isinstance(obj, np.ndarray):
+                assign(obj, value, attribute.checkpoint_key, self.reader)
+            else:
+                obj._tfckpt_restore(attribute.name, value, self.path)
+        if unused:
+            self.unused_attributes[node_id] = unused
+
+
+def assign(target: np.ndarray, value: Any, key: str, reader: CheckpointReader) -> None:
+    """Assigns a restored value into an existing array in place, like Variable.assign."""
+    stored = reader.get_variable_to_dtype_map()[key]
+    try:
+        own = dtypes.from_numpy(target.dtype)
+    except TypeError:
+        own = None
+    if own is None or own.as_datatype_enum != stored.as_datatype_enum:
+        raise InvalidArgumentError(
+            f"{reader.prefix!r}, tensor {key!r}: the checkpoint holds {stored.name} but the "
+            f"array to restore into has dtype {target.dtype}",
+            path=reader.prefix,
+            tensor=key,
+        )
+    value = np.asarray(value)
+    if value.shape != target.shape:
+        raise InvalidArgumentError(
+            f"{reader.prefix!r}, tensor {key!r}: the checkpoint holds shape "
+            f"{list(value.shape)} but the array to restore into has shape {list(target.shape)}",
+            path=reader.prefix,
+            tensor=key,
+        )
+    if not target.flags.writeable:
+        raise InvalidArgumentError(
+            f"{reader.prefix!r}, tensor {key!r}: the array to restore into is read-only",
+            path=reader.prefix,
+            tensor=key,
+        )
+    target[...] = value
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, np.ndarray):
+        return f"array(shape={list(obj.shape)}, dtype={obj.dtype})"
+    return repr(obj)
+
+
+class CheckpointLoadStatus:
+    """What ``Checkpoint.restore``/``read`` matched, with TensorFlow's assertions."""
+
+    def __init__(self, restoration: Restoration, root: Any) -> None:
+        self._restoration = restoration
+        self._root = root
+
+    def _node_name(self, node_id: int) -> str:
+        # A readable path of a checkpoint node (breadth-first, like TF's pretty printer).
+        paths: dict[int, str] = {0: "(root)"}
+        queue = [0]
+        nodes = self._restoration.proto.nodes
+        while queue:
+            current = queue.pop(0)
+            for ref in nodes[current].children:
+                if ref.node_id not in paths:
+                    prefix = "" if current == 0 else paths[current] + "."
+                    paths[ref.node_id] = prefix + ref.local_name
+                    queue.append(ref.node_id)
+        return paths.get(node_id, f"(node {node_id})")
+
+    def _unmatched_python_objects(self) -> list[Any]:
+        matched = {id(o) for o in self._restoration.matched.values()}
+        return [
+            n.obj for n in graph.collect(self._root) if n.attributes and id(n.obj) not in matched
+        ]
+
+    def assert_existing_objects_matched(self) -> CheckpointLoadStatus:
+        """Every value-holding object now in the Python graph got a checkpointed value."""
+        unused = self._unmatched_python_objects()
+        if unused:
+            shown = [_describe(o) for o in unused[:10]]
+            raise AssertionError(
+                f"Found {len(unused)} Python objects that were not bound to checkpointed "
+                f"values, likely due to changes in the Python program. Showing "
+                f"{len(shown)} of {len(unused)} unmatched objects: {shown}"
+            )
+        return self
+
+    def assert_consumed(self) -> CheckpointLoadStatus:
+        """Every value in the checkpoint was restored and every object got one."""
+        self.assert_existing_objects_matched()
+        restoration = self._restoration
+        for node_id, node in enumerate(restoration.proto.nodes):
+            if node.attributes and node_id not in restoration.matched:
+                raise AssertionError(
+                    f"Unresolved object in checkpoint {self._node_name(node_id)}: "
+                    f"{[a.checkpoint_key for a in node.attributes]}"
+                )
+        if restoration.unused_attributes:
+            lines = [
+                f"{self._node_name(i)}: {names}" for i, names in restoration.unused_attributes.items()
+            ]
+            raise AssertionError(
+                "Unused attributes in these objects (the attributes exist in the checkpoint "
+                "but were not restored):\n" + "\n".join(lines)
+            )
+        return self
+
+    def assert_nontrivial_match(self) -> CheckpointLoadStatus:
+        """Something besides the root matched a checkpointed value."""
+        if len(self._restoration.matched) <= 1:
+            unused = self._unmatched_python_objects()
+            raise AssertionError(
+                "Nothing except the root object matched a checkpointed value. Typically this "
+                "means that the checkpoint does not match the Python program. The following "
+                f"objects have no matching checkpointed value: {[_describe(o) for o in unused]}"
+            )
+        return self
+
+    def expect_partial(self) -> CheckpointLoadStatus:
+        """Silences nothing (tfckpt never warns about unrestored values); for TF parity."""
+        return self
+
+    def run_restore_ops(self, session: Any = None) -> None:
+        """Restoration is eager; nothing to run."""
+
+    def initialize_or_restore(self, session: Any = None) -> None:
+        """Restoration is eager; nothing to run."""
+
+
+class InitializationOnlyStatus:
+    """The status of ``restore(None)``: nothing was restored."""
+
+    _MESSAGE = "No checkpoint specified (save_path=None); nothing is being restored."
+
+    def assert_consumed(self) -> InitializationOnlyStatus:
+        raise AssertionError(self._MESSAGE)
+
+    def assert_existing_objects_matched(self) -> InitializationOnlyStatus:
+        raise AssertionError(self._MESSAGE)
+
+    def assert_nontrivial_match(self) -> InitializationOnlyStatus:
+        raise AssertionError(self._MESSAGE)
+
+    def expect_partial(self) -> InitializationOnlyStatus:
+        return self
+
+    def run_restore_ops(self, session: Any = None) -> None:
+        """Nothing to run."""
+
+    def initialize_or_restore(self, session: Any = None) -> None:
+        """Nothing to run."""

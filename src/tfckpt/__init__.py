@@ -15,7 +15,9 @@ from tfckpt import dtypes
 from tfckpt.bundle.writer import BundleWriter, save_tensors
 from tfckpt.dtypes import DType, as_dtype
 from tfckpt.objects.checkpoint import Checkpoint
+from tfckpt.objects.manager import CheckpointManager
 from tfckpt.objects.numpy_state import NumpyState
+from tfckpt.objects.tree import CheckpointTree, load_tree
 from tfckpt.errors import (
     CheckpointError,
     CheckpointNotFoundError,
@@ -34,9 +36,11 @@ __version__ = "0.1.0"
 __all__ = [
     "BundleWriter",
     "Checkpoint",
+    "CheckpointManager",
     "CheckpointError",
     "CheckpointNotFoundError",
     "CheckpointReader",
+    "CheckpointTree",
     "DType",
     "DataLossError",
     "InvalidArgumentError",
@@ -50,6 +54,7 @@ __all__ = [
     "latest_checkpoint",
     "list_variables",
     "load_checkpoint",
+    "load_tree",
     "load_variable",
     "save_tensors",
 ]

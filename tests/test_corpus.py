@@ -18,16 +18,7 @@ ENTRIES = manifest.load(CORPUS / "MANIFEST.json")
 
 
 def _param(entry):
-    marks = []
-    if entry["format"] == "v1":
-        marks.append(
-            pytest.mark.xfail(
-                raises=tfckpt.UnsupportedError,
-                strict=True,
-                reason="legacy V1 checkpoints are the legacy-format issue's work",
-            )
-        )
-    return pytest.param(entry, id=entry["path"], marks=marks)
+    return pytest.param(entry, id=entry["path"])
 
 
 @pytest.mark.parametrize("entry", [_param(e) for e in ENTRIES])

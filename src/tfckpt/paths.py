@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import glob
 import os
 
 from tfckpt.checkpoint_state import read_state
 from tfckpt.errors import CheckpointNotFoundError
+from tfckpt.legacy.naming import v1_files
 
 V2 = "v2"
 V1 = "v1"
-
-
-def v1_files(prefix: str) -> list[str]:
-    """The files of a legacy V1 checkpoint at ``prefix`` (a file, a pattern, or shards)."""
-    if os.path.isfile(prefix):
-        return [prefix]
-    matches = sorted(p for p in glob.glob(glob.escape(prefix) + "-?????-of-?????") if
-                     os.path.isfile(p))
-    if matches:
-        return matches
-    if glob.has_magic(prefix):
-        return sorted(p for p in glob.glob(prefix) if os.path.isfile(p))
-    return []
 
 
 def checkpoint_format(prefix: str) -> str | None:

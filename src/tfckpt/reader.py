@@ -11,7 +11,8 @@ import numpy as np
 from tfckpt import paths
 from tfckpt.bundle.reader import BundleReader
 from tfckpt.dtypes import DType
-from tfckpt.errors import TensorNotFoundError, UnsupportedError
+from tfckpt.errors import TensorNotFoundError
+from tfckpt.legacy.reader import V1Reader
 
 
 class CheckpointReader:
@@ -25,12 +26,11 @@ class CheckpointReader:
         prefix, fmt = paths.resolve(path)
         self.prefix = prefix
         self.format = fmt
-        if fmt != paths.V2:
-            raise UnsupportedError(
-                f"{prefix!r} is a legacy V1 checkpoint; reading V1 files is not supported yet",
-                path=prefix,
-            )
-        self._backend = BundleReader(prefix, verify_checksums=verify_checksums)
+        self._backend: BundleReader | V1Reader
+        if fmt == paths.V2:
+            self._backend = BundleReader(prefix, verify_checksums=verify_checksums)
+        else:
+            self._backend = V1Reader(prefix, verify_checksums=verify_checksums)
         self._names = self._backend.keys()
         self._name_set = frozenset(self._names)
 

@@ -1,0 +1,261 @@
+"""Reading legacy V1 checkpoints.
+
+A V1 checkpoint is one SSTable file (or several ``-NNNNN-of-MMMMM`` shards), uncompressed.
+In each file the key ``""`` holds a SavedTensorSlices whose ``meta`` lists every tensor the
+file stores (name, shape, dtype, slices).  Every other key is a slice key (see
+tfckpt.tensor_slice) whose value is a SavedTensorSlices with ``data``: the slice's values
+in a TensorProto's typed ``*_val`` list (saved_tensor_slice_util.h):
+
+* ``float_val``, ``double_val``, ``bool_val``, ``int64_val``, ``uint32_val``, ``uint64_val``;
+* ``int_val`` for int32, int16, int8, uint8, uint16, qint8, quint8, quint16, qint32;
+* ``half_val`` for float16 as uint16 bit patterns (bfloat16 likewise);
+* ``scomplex_val`` / ``dcomplex_val`` with real and imaginary parts interleaved;
+* ``string_val`` for strings.
+
+Unsliced tensors are stored as one full slice.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from tfckpt import dtypes
+from tfckpt.errors import (
+    CheckpointNotFoundError,
+    DataLossError,
+    TensorNotFoundError,
+    UnsupportedError,
+)
+from tfckpt.legacy.naming import v1_files
+from tfckpt.proto import saved_tensor_slice_pb2
+from tfckpt.table.reader import TableReader
+from tfckpt.tensor_slice import TensorSlice, encode_slice_key
+
+# dtype name -> TensorProto field holding its values
+_VALUE_FIELD = {
+    "float32": "float_val",
+    "float64": "double_val",
+    "bool": "bool_val",
+    "int64": "int64_val",
+    "uint32": "uint32_val",
+    "uint64": "uint64_val",
+    "int32": "int_val",
+    "int16": "int_val",
+    "int8": "int_val",
+    "uint8": "int_val",
+    "uint16": "int_val",
+    "qint8": "int_val",
+    "quint8": "int_val",
+    "qint16": "int_val",
+    "quint16": "int_val",
+    "qint32": "int_val",
+    "float16": "half_val",
+    "bfloat16": "half_val",
+    "complex64": "scomplex_val",
+    "complex128": "dcomplex_val",
+    "string": "string_val",
+}
+
+
+class _TensorInfo:
+    __slots__ = ("dtype", "shape", "slices")
+
+    def __init__(self, dtype: dtypes.DType, shape: tuple[int, ...]) -> None:
+        self.dtype = dtype
+        self.shape = shape
+        self.slices: list[tuple[TensorSlice, int]] = []  # (slice, table index)
+
+
+class V1Reader:
+    """Reads the tensors of the V1 checkpoint at ``prefix`` (same interface as BundleReader)."""
+
+    def __init__(self, prefix: str | os.PathLike[str], *, verify_checksums: bool = True) -> None:
+        self.prefix = os.fspath(prefix)
+        self.files = v1_files(self.prefix)
+        if not self.files:
+            raise CheckpointNotFoundError(
+                f"no V1 checkpoint files match {self.prefix!r}", path=self.prefix
+            )
+        self._tables = [TableReader.open(f, verify_checksums=verify_checksums) for f in self.files]
+        self._tensors: dict[str, _TensorInfo] = {}
+        for index, table in enumerate(self._tables):
+            self._load_meta(index, table)
+
+    def _load_meta(self, index: int, table: TableReader) -> None:
+        raw = table.get(b"")
+        if raw is None:
+            raise DataLossError(
+                f"{table.name!r}: no table of contents (the empty key); is this a TensorFlow "
+                "V1 checkpoint?",
+                path=table.name,
+            )
+        saved = saved_tensor_slice_pb2.SavedTensorSlices()
+        try:
+            saved.ParseFromString(raw)
+        except Exception:
+            raise DataLossError(
+                f"{table.name!r}: the table of contents is not a SavedTensorSlices",
+                path=table.name,
+            ) from None
+        for meta in saved.meta.tensor:
+            dtype = dtypes.from_enum(meta.type)
+            if dtype is None:
+                raise UnsupportedError(
+                    f"{table.name!r}, tensor {meta.name!r}: unknown dtype (DataType enum "
+                    f"{meta.type})",
+                    path=table.name,
+                    tensor=meta.name,
+                )
+            shape = tuple(d.size for d in meta.shape.dim)
+            if any(d < 0 for d in shape):
+                raise DataLossError(
+                    f"{table.name!r}, tensor {meta.name!r}: invalid shape {list(shape)}",
+                    path=table.name,
+                    tensor=meta.name,
+                )
+            info = self._tensors.get(meta.name)
+            if info is None:
+                info = self._tensors[meta.name] = _TensorInfo(dtype, shape)
+            elif info.dtype != dtype or info.shape != shape:
+                raise DataLossError(
+                    f"{table.name!r}, tensor {meta.name!r}: dtype/shape {dtype.name} "
+                    f"{list(shape)} disagree with another shard's {info.dtype.name} "
+                    f"{list(info.shape)}",
+                    path=table.name,
+                    tensor=meta.name,
+                )
+            for proto in meta.slice:
+                info.slices.append((TensorSlice.from_proto(proto), index))
+
+    def keys(self) -> list[str]:
+        return sorted(self._tensors)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tensors
+
+    def _info(self, name: str) -> _TensorInfo:
+        info = self._tensors.get(name)
+        if info is None:
+            raise TensorNotFoundError(
+                f"tensor {name!r} not found in checkpoint {self.prefix!r}",
+                path=self.prefix,
+                tensor=name,
+            )
+        return info
+
+    def dtype(self, name: str) -> dtypes.DType:
+        return self._info(name).dtype
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self._info(name).shape
+
+    def slices(self, name: str) -> list[TensorSlice]:
+        return [s for s, _ in self._info(name).slices]
+
+    def read(self, name: str, *, copy: bool = True) -> np.ndarray:
+        """The full tensor, assembled from its saved slices (always an owned array)."""
+        info = self._info(name)
+        is_string = info.dtype.name == "string"
+        if info.dtype.name not in _VALUE_FIELD:
+            raise UnsupportedError(
+                f"{self.prefix!r}, tensor {name!r}: V1 checkpoints cannot hold "
+                f"{info.dtype.name} tensors",
+                path=self.prefix,
+                tensor=name,
+            )
+        out = np.empty(info.shape, object if is_string else info.dtype.storage_dtype)
+        covered = np.zeros(info.shape, bool)
+        for tensor_slice, index in info.slices:
+            table = self._tables[index]
+            where = f"{table.name!r}, tensor {name!r}, slice {tensor_slice}"
+            try:
+                bounds = tensor_slice.bounds(info.shape)
+            except ValueError as exc:
+                raise DataLossError(f"{where}: {exc}", path=table.name, tensor=name) from None
+            region = tuple(slice(a, b) for a, b in bounds)
+            shape = tuple(b - a for a, b in bounds)
+            values = self._slice_values(table, name, tensor_slice, info.dtype, shape, where)
+            if covered[region].any():
+                raise DataLossError(f"{where}: overlaps another slice", path=table.name,
+                                    tensor=name)
+            out[region] = values
+            covered[region] = True
+        if not covered.all():
+            raise DataLossError(
+                f"{self.prefix!r}, tensor {name!r}: the saved slices cover only "
+                f"{int(covered.sum())} of {covered.size} elements",
+                path=self.prefix,
+                tensor=name,
+            )
+        return out
+
+    def close(self) -> None:
+        """Nothing to release: the tables were read into memory when opened."""
+
+    def __enter__(self) -> V1Reader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _slice_values(
+        self,
+        table: TableReader,
+        name: str,
+        tensor_slice: TensorSlice,
+        dtype: dtypes.DType,
+        shape: tuple[int, ...],
+        where: str,
+    ) -> np.ndarray:
+        raw = table.get(encode_slice_key(name, tensor_slice))
+        if raw is None:
+            raise DataLossError(f"{where}: the slice's data is missing", path=table.name,
+                                tensor=name)
+        saved = saved_tensor_slice_pb2.SavedTensorSlices()
+        try:
+            saved.ParseFromString(raw)
+        except Exception:
+            raise DataLossError(f"{where}: data is not a SavedTensorSlices", path=table.name,
+                                tensor=name) from None
+        proto = saved.data.data
+        count = int(np.prod(shape, dtype=np.int64))
+        values = _values(proto, dtype, count)
+        if values is None:
+            raise DataLossError(
+                f"{where}: expected {count} {dtype.name} values, found "
+                f"{len(getattr(proto, _VALUE_FIELD[dtype.name]))} in "
+                f"{_VALUE_FIELD[dtype.name]}",
+                path=table.name,
+                tensor=name,
+            )
+        return values.reshape(shape)
+
+
+def _values(proto: Any, dtype: dtypes.DType, count: int) -> np.ndarray | None:
+    name = dtype.name
+    field = _VALUE_FIELD[name]
+    if proto.tensor_content and name != "string":
+        data = np.frombuffer(proto.tensor_content, dtype.storage_dtype.newbyteorder("<"))
+        return data.astype(dtype.storage_dtype) if data.size == count else None
+    items = getattr(proto, field)
+    if name == "string":
+        if len(items) != count:
+            return None
+        out = np.empty(count, object)
+        out[:] = list(items)
+        return out
+    if field in ("scomplex_val", "dcomplex_val"):
+        if len(items) != 2 * count:
+            return None
+        parts = np.array(items, np.float32 if field == "scomplex_val" else np.float64)
+        return parts.view(dtype.storage_dtype)
+    if len(items) != count:
+        return None
+    if field == "half_val":
+        return np.array(items, np.int64).astype(np.uint16).view(dtype.storage_dtype)
+    if field == "int_val":
+        return np.array(items, np.int64).astype(dtype.storage_dtype)
+    return np.array(items, dtype.storage_dtype)

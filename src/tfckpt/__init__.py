@@ -12,6 +12,7 @@ Writing::
 """
 
 from tfckpt import dtypes
+from tfckpt.bundle.merge import merge_bundles, merge_parts, part_prefix
 from tfckpt.bundle.writer import BundleWriter, save_tensors
 from tfckpt.dtypes import DType, as_dtype
 from tfckpt.objects.checkpoint import Checkpoint
@@ -56,5 +57,8 @@ __all__ = [
     "load_checkpoint",
     "load_tree",
     "load_variable",
+    "merge_bundles",
+    "merge_parts",
+    "part_prefix",
     "save_tensors",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -109,8 +110,10 @@ class BundleWriter:
             writer.add("w", np.ones((2, 3), np.float32))
     """
 
-    def __init__(self, prefix: str | os.PathLike[str]) -> None:
+    def __init__(self, prefix: str | os.PathLike[str], *, big_endian: bool = False) -> None:
+        """``big_endian=True`` writes a big-endian bundle, as TensorFlow does on s390x."""
         self.prefix = os.fspath(prefix)
+        self.big_endian = big_endian
         directory = os.path.dirname(self.prefix)
         if directory:
             os.makedirs(directory, exist_ok=True)
@@ -211,13 +214,18 @@ class BundleWriter:
         entry.offset = self._size
         if tf_dtype.name == "string":
             flat = [_as_bytes(v, "") for v in array.reshape(-1).tolist()]
-            pieces, crc = encode_strings(flat)
+            pieces, crc = encode_strings(flat, self.big_endian)
             size = 0
             for piece in pieces:
                 self._out.write(piece)
                 size += len(piece)
         else:
-            data = array.reshape(-1).view(np.uint8)
+            flat = array.reshape(-1)
+            unit = _swap_unit(flat.dtype)
+            if unit > 1 and self.big_endian != (sys.byteorder == "big"):
+                # byte_swap_tensor.cc: every element swapped, complex numbers by component.
+                flat = flat.view(f"u{unit}").byteswap().view(flat.dtype)
+            data = flat.view(np.uint8)
             crc = checksum.crc32c(data)
             size = data.size
             if size:
@@ -239,7 +247,7 @@ class BundleWriter:
             os.replace(self._data_temp, self._data_path)
             with open(self._index_temp, "wb") as f:
                 table = TableWriter(f)
-                table.add(b"", _header_bytes())
+                table.add(b"", _header_bytes(self.big_endian))
                 for key in sorted(self._entries):
                     table.add(key, self._entries[key].SerializeToString(deterministic=True))
                 table.finish()
@@ -285,10 +293,18 @@ def _set_shape(entry: Any, shape: Iterable[int]) -> None:
         entry.shape.dim.add().size = int(size)
 
 
-def _header_bytes() -> bytes:
+def _swap_unit(dtype: np.dtype[Any]) -> int:
+    return dtype.itemsize // 2 if dtype.kind == "c" else dtype.itemsize
+
+
+def _header_bytes(big_endian: bool = False) -> bytes:
     header = tensor_bundle_pb2.BundleHeaderProto()
     header.num_shards = 1
-    header.endianness = tensor_bundle_pb2.BundleHeaderProto.LITTLE
+    header.endianness = (
+        tensor_bundle_pb2.BundleHeaderProto.BIG
+        if big_endian
+        else tensor_bundle_pb2.BundleHeaderProto.LITTLE
+    )
     header.version.producer = 1  # kTensorBundleVersion; min_consumer 0
     return header.SerializeToString()
 

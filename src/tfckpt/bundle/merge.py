@@ -1,0 +1,174 @@
+"""Merging bundles written by several independent writers into one checkpoint.
+
+Mirrors MergeBundles in tensorflow/core/util/tensor_bundle/tensor_bundle.cc (the
+``MergeV2Checkpoints`` op): the headers must agree on endianness and version; shard counts
+add up; every data file is renamed to ``<merged>.data-NNNNN-of-MMMMM`` in order of first
+use; entries keep their offsets with the new shard ids; a key present in two bundles is an
+error unless both list slices of one partitioned tensor, whose slice lists are then
+combined; the merged index is written last and the input indexes are deleted.
+
+Writers follow TensorFlow's naming for the parts of a sharded save
+(python/checkpoint/functional_saver.py): ``<prefix>_temp/part-NNNNN-of-MMMMM``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from typing import Any
+
+from tfckpt.bundle.naming import data_filename, index_filename
+from tfckpt.errors import CheckpointNotFoundError, DataLossError, InvalidArgumentError
+from tfckpt.proto import tensor_bundle_pb2
+from tfckpt.table.reader import TableReader
+from tfckpt.table.writer import TableWriter
+
+
+def part_prefix(prefix: str | os.PathLike[str], shard: int, num_shards: int) -> str:
+    """Where writer ``shard`` of ``num_shards`` writes its part of the checkpoint."""
+    if not 0 <= shard < num_shards:
+        raise InvalidArgumentError(f"shard {shard} is not in [0, {num_shards})")
+    return os.path.join(f"{os.fspath(prefix)}_temp", f"part-{shard:05d}-of-{num_shards:05d}")
+
+
+def merge_bundles(
+    prefixes: Sequence[str | os.PathLike[str]],
+    merged_prefix: str | os.PathLike[str],
+    *,
+    allow_missing_files: bool = False,
+) -> str:
+    """Merges the bundles at ``prefixes`` into one checkpoint at ``merged_prefix``."""
+    merged = os.fspath(merged_prefix)
+    parts = [os.fspath(p) for p in prefixes]
+    num_shards = 0
+    endianness: int | None = None
+    version: bytes | None = None
+    entries: dict[bytes, Any] = {}
+    shard_ids: dict[str, int] = {}  # data file -> merged shard id, in order of first use
+    found_any = False
+    for prefix in parts:
+        index = index_filename(prefix)
+        if not os.path.exists(index):
+            if allow_missing_files:
+                continue
+            raise CheckpointNotFoundError(
+                f"cannot merge: {index!r} does not exist (pass allow_missing_files=True to "
+                "skip writers that wrote nothing)",
+                path=index,
+            )
+        found_any = True
+        header, part_entries = _read_bundle(index)
+        if endianness is None:
+            endianness = header.endianness
+            version = header.version.SerializeToString(deterministic=True)
+        elif header.endianness != endianness:
+            raise InvalidArgumentError(
+                f"cannot merge {index!r}: its endianness differs from the other bundles",
+                path=index,
+            )
+        elif header.version.SerializeToString(deterministic=True) != version:
+            raise InvalidArgumentError(
+                f"cannot merge {index!r}: its format version differs from the other bundles",
+                path=index,
+            )
+        num_shards += header.num_shards
+        for key, entry in part_entries:
+            name = key.decode("utf-8", "surrogateescape")
+            existing = entries.get(key)
+            if existing is not None:
+                if not existing.slices or not entry.slices:
+                    raise InvalidArgumentError(
+                        f"duplicate tensor {name!r} when merging {prefix!r}: each tensor must "
+                        "be written by exactly one writer",
+                        path=prefix,
+                        tensor=name,
+                    )
+                if existing.dtype != entry.dtype or list(existing.shape.dim) != list(
+                    entry.shape.dim
+                ):
+                    raise InvalidArgumentError(
+                        f"partitioned tensor {name!r}: {prefix!r} disagrees with another "
+                        "writer on its dtype or full shape",
+                        path=prefix,
+                        tensor=name,
+                    )
+                existing.slices.extend(entry.slices)
+                continue
+            # As TensorFlow does, every first-seen entry (a sliced tensor's full entry too)
+            # claims a merged shard id for its bundle's data file.
+            data_file = data_filename(prefix, entry.shard_id, header.num_shards)
+            entry.shard_id = shard_ids.setdefault(data_file, len(shard_ids))
+            entries[key] = entry
+    if not found_any:
+        raise CheckpointNotFoundError(
+            "at least one bundle to merge must exist, but none of "
+            f"{parts!r} did",
+            path=merged,
+        )
+    directory = os.path.dirname(merged)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    total = len(shard_ids)
+    for data_file, shard_id in shard_ids.items():
+        if not os.path.exists(data_file):
+            raise CheckpointNotFoundError(
+                f"cannot merge: data file {data_file!r} is missing", path=data_file
+            )
+        os.replace(data_file, data_filename(merged, shard_id, total))
+    header = tensor_bundle_pb2.BundleHeaderProto()
+    header.num_shards = num_shards
+    assert endianness is not None and version is not None
+    header.endianness = endianness  # type: ignore[assignment]
+    header.version.ParseFromString(version)
+    temp = f"{index_filename(merged)}.tempstate{os.getpid()}"
+    with open(temp, "wb") as f:
+        table = TableWriter(f)
+        table.add(b"", header.SerializeToString())
+        for key in sorted(entries):
+            table.add(key, entries[key].SerializeToString(deterministic=True))
+        table.finish()
+    os.replace(temp, index_filename(merged))
+    for prefix in parts:
+        try:
+            os.remove(index_filename(prefix))
+        except FileNotFoundError:
+            pass
+    return merged
+
+
+def _read_bundle(index: str) -> tuple[Any, list[tuple[bytes, Any]]]:
+    table = TableReader.open(index)
+    header = None
+    entries = []
+    for key, value in table.items():
+        proto = (
+            tensor_bundle_pb2.BundleHeaderProto()
+            if key == b""
+            else tensor_bundle_pb2.BundleEntryProto()
+        )
+        try:
+            proto.ParseFromString(value)
+        except Exception:
+            raise DataLossError(f"{index!r}: entry {key!r} is not parseable", path=index) from None
+        if key == b"":
+            header = proto
+        else:
+            entries.append((key, proto))
+    if header is None:
+        raise DataLossError(f"{index!r}: no bundle header", path=index)
+    return header, entries
+
+
+def merge_parts(prefix: str | os.PathLike[str], num_shards: int, *,
+                allow_missing_files: bool = False) -> str:
+    """Merges the parts written at ``part_prefix(prefix, i, num_shards)`` into ``prefix``
+    and removes the temporary directory, as TensorFlow's sharded save does."""
+    merged = merge_bundles(
+        [part_prefix(prefix, i, num_shards) for i in range(num_shards)],
+        prefix,
+        allow_missing_files=allow_missing_files,
+    )
+    temp_dir = f"{os.fspath(prefix)}_temp"
+    shutil.rmtree(temp_dir, ignore_errors=True)
+    return merged

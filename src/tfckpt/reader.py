@@ -13,6 +13,7 @@ from tfckpt.bundle.reader import BundleReader
 from tfckpt.dtypes import DType
 from tfckpt.errors import TensorNotFoundError
 from tfckpt.legacy.reader import V1Reader
+from tfckpt.tensor_slice import TensorSlice
 
 
 class CheckpointReader:
@@ -64,6 +65,29 @@ class CheckpointReader:
         array = self._backend.read(name, copy=copy)
         return array[()] if array.ndim == 0 else array
 
+    def get_slice(self, name: str) -> TensorView:
+        """A lazy handle on ``name``: ``shape``, ``dtype`` and ``[...]`` basic indexing that
+        reads only the bytes it needs (like safetensors' ``get_slice``)."""
+        if name not in self._name_set:
+            raise TensorNotFoundError(
+                f"tensor {name!r} not found in checkpoint {self.prefix!r}",
+                path=self.prefix,
+                tensor=name,
+            )
+        return TensorView(self._backend, name)
+
+    def get_tensor_slices(self, name: str) -> list[TensorSlice]:
+        """The stored slices of a partitioned tensor, with their extents (empty if whole)."""
+        if name not in self._name_set:
+            raise TensorNotFoundError(
+                f"tensor {name!r} not found in checkpoint {self.prefix!r}",
+                path=self.prefix,
+                tensor=name,
+            )
+        slices = self._backend.slices(name)
+        full = TensorSlice.full(len(self._backend.shape(name)))
+        return [] if slices == [full] else slices
+
     def debug_string(self) -> bytes:
         """One line per tensor: ``name (DT_TYPE) [shape]``."""
         lines = []
@@ -106,6 +130,42 @@ class CheckpointReader:
 
     def __repr__(self) -> str:
         return f"<tfckpt.CheckpointReader {self.prefix!r}: {len(self)} tensors>"
+
+
+class TensorView:
+    """Part of a tensor on demand: ``view[0:10, :]`` reads just those elements."""
+
+    def __init__(self, backend: BundleReader | V1Reader, name: str) -> None:
+        self._backend = backend
+        self.name = name
+        self.shape: tuple[int, ...] = backend.shape(name)
+        self.dtype: DType = backend.dtype(name)
+
+    def get_shape(self) -> list[int]:
+        return list(self.shape)
+
+    def get_dtype(self) -> str:
+        return self.dtype.name
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __getitem__(self, index: Any) -> Any:
+        value = self._backend.read_region(self.name, index)
+        return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        value = self._backend.read(self.name)
+        return value if dtype is None else value.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"<tfckpt.TensorView {self.name!r} {self.dtype.name} {list(self.shape)}>"
 
 
 def load_checkpoint(

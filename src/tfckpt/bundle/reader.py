@@ -9,6 +9,7 @@ import numpy as np
 
 from tfckpt import checksum, dtypes
 from tfckpt.bundle.naming import data_filename, index_filename
+from tfckpt.bundle.partial import Bounds, gather, normalize_index
 from tfckpt.bundle.shards import DataFile
 from tfckpt.bundle.strings import StringDecodeError, decode_strings
 from tfckpt.errors import (
@@ -350,6 +351,60 @@ class BundleReader:
                 path=self.index_path,
                 tensor=name,
             )
+        return out
+
+    def read_region(self, name: str, index: Any) -> np.ndarray:
+        """``tensor[index]`` for basic indexing, reading only the bytes it needs.
+
+        Numeric tensors are read through the memory map, per stored piece; string tensors are
+        decoded whole first.  No checksum is verified (it covers whole tensors).
+        """
+        entry = self.entry(name)
+        dtype = self.dtype(name)
+        shape = tuple(d.size for d in entry.shape.dim)
+        slices, int_axes = normalize_index(index, shape)
+        if dtype.name == "string" or dtype.name in ("resource", "variant"):
+            return self.read(name)[index]  # type: ignore[no-any-return]
+        storage = dtype.storage_dtype
+        parts: list[tuple[Bounds, Any]] = []
+        stored = (
+            [(s, _name(encode_slice_key(name, s))) for s in self.slices(name)]
+            if entry.slices
+            else [(TensorSlice.full(len(shape)), name)]
+        )
+        for tensor_slice, key in stored:
+            part_entry = self.entry(key)
+            part_shape = tuple(d.size for d in part_entry.shape.dim)
+            try:
+                bounds = tensor_slice.bounds(shape)
+            except ValueError as exc:
+                raise DataLossError(
+                    f"{self.index_path!r}, tensor {name!r}: {exc}",
+                    path=self.index_path,
+                    tensor=name,
+                ) from None
+            count = int(np.prod(part_shape, dtype=np.int64))
+            if part_entry.size != count * storage.itemsize or tuple(
+                b - a for a, b in bounds
+            ) != part_shape:
+                raise DataLossError(
+                    f"{self.index_path!r}, tensor {name!r}: stored piece {tensor_slice} has "
+                    f"shape {list(part_shape)} and {part_entry.size} bytes, which do not fit",
+                    path=self.index_path,
+                    tensor=name,
+                )
+            shard = self._shard(part_entry.shard_id, name)
+            shard.check_range(part_entry.offset, part_entry.size, name)
+
+            def view(shard: DataFile = shard, entry: Entry = part_entry,
+                     part_shape: tuple[int, ...] = part_shape, count: int = count) -> np.ndarray:
+                data = shard.view()[entry.offset : entry.offset + entry.size]
+                return np.frombuffer(data, storage, count).reshape(part_shape)
+
+            parts.append((bounds, view))
+        out = gather(parts, slices, int_axes, storage)
+        if self.big_endian and storage.itemsize > 1:
+            out = _from_big_endian(out, storage, True)
         return out
 
     def close(self) -> None:

@@ -192,6 +192,10 @@ class V1Reader:
             )
         return out
 
+    def read_region(self, name: str, index: Any) -> np.ndarray:
+        """``tensor[index]``; V1 tables are in memory already, so this reads the tensor."""
+        return np.asarray(self.read(name)[index])
+
     def close(self) -> None:
         """Nothing to release: the tables were read into memory when opened."""
 

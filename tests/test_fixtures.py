@@ -11,7 +11,8 @@ import tfckpt
 from tests import manifest
 from tests.conftest import FIXTURES
 
-ENTRIES = manifest.load(FIXTURES / "MANIFEST.json") if (FIXTURES / "MANIFEST.json").is_file() else []
+_MANIFEST = FIXTURES / "MANIFEST.json"
+ENTRIES = manifest.load(_MANIFEST) if _MANIFEST.is_file() else []
 
 
 def _param(entry):

@@ -15,10 +15,6 @@ from tfckpt import dtypes
 from tfckpt.bundle.merge import merge_bundles, merge_parts, part_prefix
 from tfckpt.bundle.writer import BundleWriter, save_tensors
 from tfckpt.dtypes import DType, as_dtype
-from tfckpt.objects.checkpoint import Checkpoint
-from tfckpt.objects.manager import CheckpointManager
-from tfckpt.objects.numpy_state import NumpyState
-from tfckpt.objects.tree import CheckpointTree, load_tree
 from tfckpt.errors import (
     CheckpointError,
     CheckpointNotFoundError,
@@ -28,6 +24,10 @@ from tfckpt.errors import (
     TensorNotFoundError,
     UnsupportedError,
 )
+from tfckpt.objects.checkpoint import Checkpoint
+from tfckpt.objects.manager import CheckpointManager
+from tfckpt.objects.numpy_state import NumpyState
+from tfckpt.objects.tree import CheckpointTree, load_tree
 from tfckpt.paths import latest_checkpoint
 from tfckpt.reader import CheckpointReader, list_variables, load_checkpoint, load_variable
 from tfckpt.tensor_slice import TensorSlice
@@ -37,8 +37,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BundleWriter",
     "Checkpoint",
-    "CheckpointManager",
     "CheckpointError",
+    "CheckpointManager",
     "CheckpointNotFoundError",
     "CheckpointReader",
     "CheckpointTree",

@@ -73,7 +73,6 @@ def resolve(path: str | os.PathLike[str]) -> tuple[str, str]:
             path=path,
         )
     raise CheckpointNotFoundError(
-        f"no checkpoint at {path!r}: neither {path + '.index'!r} nor a V1 checkpoint file "
-        "exists",
+        f"no checkpoint at {path!r}: neither {path + '.index'!r} nor a V1 checkpoint file exists",
         path=path,
     )

@@ -102,8 +102,7 @@ def merge_bundles(
             entries[key] = entry
     if not found_any:
         raise CheckpointNotFoundError(
-            "at least one bundle to merge must exist, but none of "
-            f"{parts!r} did",
+            f"at least one bundle to merge must exist, but none of {parts!r} did",
             path=merged,
         )
     directory = os.path.dirname(merged)
@@ -160,8 +159,9 @@ def _read_bundle(index: str) -> tuple[Any, list[tuple[bytes, Any]]]:
     return header, entries
 
 
-def merge_parts(prefix: str | os.PathLike[str], num_shards: int, *,
-                allow_missing_files: bool = False) -> str:
+def merge_parts(
+    prefix: str | os.PathLike[str], num_shards: int, *, allow_missing_files: bool = False
+) -> str:
     """Merges the parts written at ``part_prefix(prefix, i, num_shards)`` into ``prefix``
     and removes the temporary directory, as TensorFlow's sharded save does."""
     merged = merge_bundles(

@@ -384,9 +384,10 @@ class BundleReader:
                     tensor=name,
                 ) from None
             count = int(np.prod(part_shape, dtype=np.int64))
-            if part_entry.size != count * storage.itemsize or tuple(
-                b - a for a, b in bounds
-            ) != part_shape:
+            if (
+                part_entry.size != count * storage.itemsize
+                or tuple(b - a for a, b in bounds) != part_shape
+            ):
                 raise DataLossError(
                     f"{self.index_path!r}, tensor {name!r}: stored piece {tensor_slice} has "
                     f"shape {list(part_shape)} and {part_entry.size} bytes, which do not fit",
@@ -396,8 +397,12 @@ class BundleReader:
             shard = self._shard(part_entry.shard_id, name)
             shard.check_range(part_entry.offset, part_entry.size, name)
 
-            def view(shard: DataFile = shard, entry: Entry = part_entry,
-                     part_shape: tuple[int, ...] = part_shape, count: int = count) -> np.ndarray:
+            def view(
+                shard: DataFile = shard,
+                entry: Entry = part_entry,
+                part_shape: tuple[int, ...] = part_shape,
+                count: int = count,
+            ) -> np.ndarray:
                 data = shard.view()[entry.offset : entry.offset + entry.size]
                 return np.frombuffer(data, storage, count).reshape(part_shape)
 

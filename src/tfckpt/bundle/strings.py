@@ -15,6 +15,8 @@ Encoding and decoding are vectorised with NumPy; no per-element Python arithmeti
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from tfckpt import checksum
@@ -98,9 +100,9 @@ def decode_varints(buf: np.ndarray, count: int) -> tuple[np.ndarray, int]:
     return values, used
 
 
-def decode_strings(data: bytes | memoryview, count: int, big_endian: bool = False) -> tuple[
-    list[bytes], int
-]:
+def decode_strings(
+    data: bytes | memoryview, count: int, big_endian: bool = False
+) -> tuple[list[bytes], int]:
     """Decodes a string tensor's bytes; returns the strings and the entry CRC computed.
 
     Raises StringDecodeError when the layout does not hold together or the lengths'
@@ -131,5 +133,5 @@ def decode_strings(data: bytes | memoryview, count: int, big_endian: bool = Fals
     offsets = np.zeros(count + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
     bounds = offsets.tolist()
-    strings = [body[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    strings = [body[a:b] for a, b in itertools.pairwise(bounds)]
     return strings, crc

@@ -72,8 +72,7 @@ def to_array(value: Any, name: str, dtype: Any = None) -> tuple[np.ndarray, dtyp
     if tf_dtype.name == "string":
         if array.dtype.kind not in "OSU":
             raise InvalidArgumentError(
-                f"tensor {name!r}: a string tensor needs bytes or str values, found "
-                f"{array.dtype}",
+                f"tensor {name!r}: a string tensor needs bytes or str values, found {array.dtype}",
                 tensor=name,
             )
         return array, tf_dtype
@@ -86,8 +85,10 @@ def to_array(value: Any, name: str, dtype: Any = None) -> tuple[np.ndarray, dtyp
     if array.dtype != storage:
         if array.dtype.newbyteorder("=") == storage.newbyteorder("="):
             array = array.astype(storage)  # non-native byte order: swap once
-        elif dtype is not None and array.dtype.itemsize == storage.itemsize and (
-            tf_dtype.is_quantized or array.dtype.names
+        elif (
+            dtype is not None
+            and array.dtype.itemsize == storage.itemsize
+            and (tf_dtype.is_quantized or array.dtype.names)
         ):
             array = array.view(storage)  # quantized: stored as the plain integer type
         else:
@@ -177,9 +178,10 @@ class BundleWriter:
             self._entries[key] = full
         elif not full.slices:
             raise InvalidArgumentError(f"tensor {name!r} was already added whole", tensor=name)
-        elif full.dtype != tf_dtype.as_datatype_enum or tuple(
-            d.size for d in full.shape.dim
-        ) != full_shape:
+        elif (
+            full.dtype != tf_dtype.as_datatype_enum
+            or tuple(d.size for d in full.shape.dim) != full_shape
+        ):
             raise InvalidArgumentError(
                 f"tensor {name!r}: slice has dtype {tf_dtype.name} and full shape "
                 f"{list(full_shape)}, earlier slices disagree",

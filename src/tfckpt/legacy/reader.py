@@ -179,8 +179,9 @@ class V1Reader:
             shape = tuple(b - a for a, b in bounds)
             values = self._slice_values(table, name, tensor_slice, info.dtype, shape, where)
             if covered[region].any():
-                raise DataLossError(f"{where}: overlaps another slice", path=table.name,
-                                    tensor=name)
+                raise DataLossError(
+                    f"{where}: overlaps another slice", path=table.name, tensor=name
+                )
             out[region] = values
             covered[region] = True
         if not covered.all():
@@ -216,14 +217,16 @@ class V1Reader:
     ) -> np.ndarray:
         raw = table.get(encode_slice_key(name, tensor_slice))
         if raw is None:
-            raise DataLossError(f"{where}: the slice's data is missing", path=table.name,
-                                tensor=name)
+            raise DataLossError(
+                f"{where}: the slice's data is missing", path=table.name, tensor=name
+            )
         saved = saved_tensor_slice_pb2.SavedTensorSlices()
         try:
             saved.ParseFromString(raw)
         except Exception:
-            raise DataLossError(f"{where}: data is not a SavedTensorSlices", path=table.name,
-                                tensor=name) from None
+            raise DataLossError(
+                f"{where}: data is not a SavedTensorSlices", path=table.name, tensor=name
+            ) from None
         proto = saved.data.data
         count = int(np.prod(shape, dtype=np.int64))
         values = _values(proto, dtype, count)

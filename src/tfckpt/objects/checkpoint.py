@@ -138,5 +138,3 @@ class Checkpoint:
 
     def __repr__(self) -> str:
         return f"Checkpoint({', '.join(self._children)})"
-
-

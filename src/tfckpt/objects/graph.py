@@ -54,7 +54,7 @@ def collect(root: Any) -> list[Node]:
         node = nodes[queue.popleft()]
         node.attributes = attributes_of(node.obj, node.path)
         for name, child in trackable.children(node.obj):
-            trackable.check_child(child, f"object {'/'.join(node.path + (name,))!r}")
+            trackable.check_child(child, f"object {'/'.join((*node.path, name))!r}")
             child_id = ids.get(id(child))
             if child_id is None:
                 child_id = len(nodes)

@@ -102,11 +102,17 @@ class CheckpointManager:
 
     def _current_step(self) -> int:
         counter = self._step_counter
-        return int(counter() if callable(counter) else counter[()] if hasattr(counter, "shape")
-                   else counter)
+        return int(
+            counter()
+            if callable(counter)
+            else counter[()]
+            if hasattr(counter, "shape")
+            else counter
+        )
 
-    def save(self, checkpoint_number: int | None = None, check_interval: bool = True,
-             options: Any = None) -> str | None:
+    def save(
+        self, checkpoint_number: int | None = None, check_interval: bool = True, options: Any = None
+    ) -> str | None:
         """Writes a new checkpoint, records it in the state file, prunes; returns its path.
 
         Returns None when ``checkpoint_interval`` says it is not time to save yet.

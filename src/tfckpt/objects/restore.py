@@ -185,7 +185,8 @@ class CheckpointLoadStatus:
                 )
         if restoration.unused_attributes:
             lines = [
-                f"{self._node_name(i)}: {names}" for i, names in restoration.unused_attributes.items()
+                f"{self._node_name(i)}: {names}"
+                for i, names in restoration.unused_attributes.items()
             ]
             raise AssertionError(
                 "Unused attributes in these objects (the attributes exist in the checkpoint "

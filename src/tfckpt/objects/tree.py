@@ -74,9 +74,12 @@ def load_tree(path: str | os.PathLike[str]) -> CheckpointTree:
 
         def value_of(node_id: int, where: Path) -> Any:
             node = nodes[node_id]
-            if not node.children and len(node.attributes) == 1 and (
-                node.attributes[0].name in _LEAF_ATTRIBUTES
-            ) and not node.slot_variables:
+            if (
+                not node.children
+                and len(node.attributes) == 1
+                and (node.attributes[0].name in _LEAF_ATTRIBUTES)
+                and not node.slot_variables
+            ):
                 attribute = node.attributes[0]
                 record(attribute.checkpoint_key, where)
                 return _decode(reader, attribute.name, attribute.checkpoint_key)
@@ -104,8 +107,10 @@ def load_tree(path: str | os.PathLike[str]) -> CheckpointTree:
             if not isinstance(owner, dict):
                 continue
             for ref in nodes[node_id].children:
-                if ref.local_name not in owner and ref.node_id in built and not _is_ancestor(
-                    paths, ref.node_id, node_id
+                if (
+                    ref.local_name not in owner
+                    and ref.node_id in built
+                    and not _is_ancestor(paths, ref.node_id, node_id)
                 ):
                     owner[ref.local_name] = built[ref.node_id]
         for node_id in order:

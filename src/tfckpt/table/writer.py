@@ -67,8 +67,9 @@ class TableWriter:
             raise ValueError("table writer is finished")
         if self._last_key is not None:
             if key <= self._last_key:
-                raise ValueError(f"table keys must be strictly increasing: {key!r} after "
-                                 f"{self._last_key!r}")
+                raise ValueError(
+                    f"table keys must be strictly increasing: {key!r} after {self._last_key!r}"
+                )
             # An entry at least twice the block size gets a block of its own.
             if len(key) + len(value) >= 2 * self._block_size:
                 self._flush()

@@ -64,15 +64,12 @@ def check_checkpoint(reader: Any, entry: dict[str, Any]) -> int:
                 assert isinstance(value, np.ndarray)
                 assert list(value.shape) == info["shape"]
             compared += 1
-        elif "expected_sha256" in info:
-            # TensorFlow's reader cannot produce this value (e.g. string slices, V1
-            # complex128) but the fixture generator recorded it from another oracle (the
-            # value it asked TensorFlow to save, or what tf.compat.v1.train.Saver restored).
+        elif "sha256" in info.get("tf_restore_v2", {}):
+            # TensorFlow's reader cannot return this value (V1 float16/complex, V1 and
+            # string slices) but its RestoreV2 op can, which the fixture generator recorded.
             value = reader.get_tensor(name)
-            assert value_digest(value, info["dtype"]) == info["expected_sha256"], (
-                entry["path"],
-                name,
-            )
+            digest = info["tf_restore_v2"]["sha256"]
+            assert value_digest(value, info["dtype"]) == digest, (entry["path"], name)
             compared += 1
         else:
             assert "tf_error" in info, (entry["path"], name)

@@ -36,7 +36,8 @@ class TensorSlice:
         if len(self.starts) != len(self.lengths):
             raise ValueError("a slice needs as many starts as lengths")
         for start, length in zip(self.starts, self.lengths):
-            if start < 0 or length < FULL_EXTENT or (length == FULL_EXTENT and start != 0):
+            # TensorSlice::BuildTensorSlice: a full extent, or start >= 0 and length > 0.
+            if (start, length) != (0, FULL_EXTENT) and (start < 0 or length <= 0):
                 raise ValueError(f"invalid slice extent start={start} length={length}")
 
     @classmethod
@@ -54,6 +55,8 @@ class TensorSlice:
     def parse(cls, spec: str) -> TensorSlice:
         """Parses TensorFlow's text form, e.g. ``'0,5:-'``."""
         extents: list[tuple[int, int] | None] = []
+        if spec == "":
+            return cls((), ())  # rank 0
         for part in spec.split(":"):
             if part == "-":
                 extents.append(None)
@@ -62,9 +65,10 @@ class TensorSlice:
             if len(fields) != 2:
                 raise ValueError(f"bad slice spec {spec!r}: expected 'start,length' or '-'")
             try:
-                extents.append((int(fields[0]), int(fields[1])))
+                start, length = int(fields[0]), int(fields[1])
             except ValueError:
                 raise ValueError(f"bad slice spec {spec!r}: not integers") from None
+            extents.append((start, length))
         return cls.from_extents(extents)
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -144,7 +145,10 @@ class BundleReader:
         full_key = _key(name)
         if full_key not in self._raw:
             return False
-        return tensor_slice in self.slices(name)
+        try:
+            return tensor_slice in self.slices(name)
+        except DataLossError:
+            return False  # reported when the tensor itself is read
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and _key(name) in self._raw
@@ -199,7 +203,14 @@ class BundleReader:
 
     def slices(self, name: str) -> list[TensorSlice]:
         """The stored slices of a partitioned tensor (empty for an ordinary tensor)."""
-        return [TensorSlice.from_proto(s) for s in self.entry(name).slices]
+        try:
+            return [TensorSlice.from_proto(s) for s in self.entry(name).slices]
+        except ValueError as exc:
+            raise DataLossError(
+                f"{self.index_path!r}, tensor {name!r}: invalid slice in its entry: {exc}",
+                path=self.index_path,
+                tensor=name,
+            ) from None
 
     # -- data ------------------------------------------------------------------------------
 
@@ -246,10 +257,17 @@ class BundleReader:
                 tensor=name,
             )
         shape = tuple(d.size for d in entry.shape.dim)
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)
         shard = self._shard(entry.shard_id, name)
         shard.check_range(entry.offset, entry.size, name)
         if dtype.name == "string":
+            if count > entry.size:  # every string takes at least its one-byte length
+                raise DataLossError(
+                    f"{shard.path!r}, tensor {name!r}: entry size {entry.size} is too small "
+                    f"for {count} strings",
+                    path=shard.path,
+                    tensor=name,
+                )
             return self._read_strings(name, entry, shard, shape, count)
         storage = dtype.storage_dtype
         expected = count * storage.itemsize
@@ -313,6 +331,7 @@ class BundleReader:
 
     def _assemble(self, name: str, entry: Entry, dtype: dtypes.DType) -> np.ndarray:
         full_shape = tuple(d.size for d in entry.shape.dim)
+        self._check_slice_sizes(name, full_shape, dtype)
         out = np.empty(full_shape, object if dtype.name == "string" else dtype.storage_dtype)
         covered = np.zeros(full_shape, bool)
         for tensor_slice in self.slices(name):
@@ -353,6 +372,38 @@ class BundleReader:
             )
         return out
 
+    def _check_slice_sizes(
+        self, name: str, full_shape: tuple[int, ...], dtype: dtypes.DType
+    ) -> None:
+        # Before allocating the full tensor: the slices' volumes must add up to it and
+        # every slice entry must hold exactly its volume (so a crafted index cannot make
+        # tfckpt allocate more than the data files hold).
+        where = f"{self.index_path!r}, tensor {name!r}"
+        total = 0
+        for tensor_slice in self.slices(name):
+            try:
+                volume = math.prod(tensor_slice.shape_in(full_shape))
+            except ValueError as exc:
+                raise DataLossError(f"{where}: {exc}", path=self.index_path, tensor=name) from None
+            key = _name(encode_slice_key(name, tensor_slice))
+            if key in self and dtype.is_numeric_storage:
+                size = self.entry(key).size
+                if size != volume * dtype.size:
+                    raise DataLossError(
+                        f"{where}, slice {tensor_slice}: entry holds {size} bytes, the slice "
+                        f"needs {volume * dtype.size}",
+                        path=self.index_path,
+                        tensor=name,
+                    )
+            total += volume
+        if total != math.prod(full_shape):
+            raise DataLossError(
+                f"{where}: its slices cover {total} elements but the tensor has "
+                f"{math.prod(full_shape)}",
+                path=self.index_path,
+                tensor=name,
+            )
+
     def read_region(self, name: str, index: Any) -> np.ndarray:
         """``tensor[index]`` for basic indexing, reading only the bytes it needs.
 
@@ -383,7 +434,7 @@ class BundleReader:
                     path=self.index_path,
                     tensor=name,
                 ) from None
-            count = int(np.prod(part_shape, dtype=np.int64))
+            count = math.prod(part_shape)
             if (
                 part_entry.size != count * storage.itemsize
                 or tuple(b - a for a, b in bounds) != part_shape

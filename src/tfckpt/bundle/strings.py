@@ -122,6 +122,15 @@ def decode_strings(
         )
     crc = checksum.crc32c(stored_bytes, crc)
     body_start = used + 4
+    available = raw.size - body_start
+    if count and int(lengths.max()) > available:
+        raise StringDecodeError(
+            f"a string length of {int(lengths.max())} exceeds the {available} bytes of string "
+            "data in the entry"
+        )
+    # Each length is bounded by the entry size now, so a float sum detects uint64 wrap-around.
+    if count and float(lengths.sum(dtype=np.float64)) > available + 0.5:
+        raise StringDecodeError("the string lengths add up to more than the entry holds")
     total = int(lengths.sum()) if count else 0
     if body_start + total != raw.size:
         raise StringDecodeError(

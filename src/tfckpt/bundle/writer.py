@@ -86,9 +86,9 @@ def to_array(value: Any, name: str, dtype: Any = None) -> tuple[np.ndarray, dtyp
         if array.dtype.newbyteorder("=") == storage.newbyteorder("="):
             array = array.astype(storage)  # non-native byte order: swap once
         elif (
-            dtype is not None
+            tf_dtype.is_quantized
             and array.dtype.itemsize == storage.itemsize
-            and (tf_dtype.is_quantized or array.dtype.names)
+            and (array.dtype.names is not None or array.dtype.kind in "iu")
         ):
             array = array.view(storage)  # quantized: stored as the plain integer type
         else:
@@ -111,10 +111,17 @@ class BundleWriter:
             writer.add("w", np.ones((2, 3), np.float32))
     """
 
-    def __init__(self, prefix: str | os.PathLike[str], *, big_endian: bool = False) -> None:
-        """``big_endian=True`` writes a big-endian bundle, as TensorFlow does on s390x."""
+    def __init__(
+        self, prefix: str | os.PathLike[str], *, big_endian: bool = False, durable: bool = False
+    ) -> None:
+        """``big_endian=True`` writes a big-endian bundle, as TensorFlow does on s390x.
+
+        ``durable=True`` also fsyncs the files and the directory before returning from
+        :meth:`finish`, so the checkpoint survives a power loss (TensorFlow does not).
+        """
         self.prefix = os.fspath(prefix)
         self.big_endian = big_endian
+        self.durable = durable
         directory = os.path.dirname(self.prefix)
         if directory:
             os.makedirs(directory, exist_ok=True)
@@ -131,9 +138,9 @@ class BundleWriter:
 
     def add(self, name: str, value: Any, *, dtype: Any = None) -> None:
         """Appends tensor ``name``; ``dtype`` optionally forces its TensorFlow dtype."""
-        array, tf_dtype = to_array(value, name, dtype)
         key = self._new_key(name)
-        self._entries[key] = self._write(array, tf_dtype)
+        array, tf_dtype = to_array(value, name, dtype)
+        self._entries[key] = self._write(name, array, tf_dtype)
 
     def add_slice(
         self,
@@ -150,16 +157,18 @@ class BundleWriter:
         ``(start, length)`` pairs with ``None`` for a full dimension.  A slice covering the
         whole tensor is stored as an ordinary tensor, as TensorFlow does.
         """
-        if isinstance(tensor_slice, str):
-            tensor_slice = TensorSlice.parse(tensor_slice)
-        elif not isinstance(tensor_slice, TensorSlice):
-            tensor_slice = TensorSlice.from_extents(tensor_slice)
-        full_shape = tuple(int(d) for d in full_shape)
-        array, tf_dtype = to_array(value, name, dtype)
+        self._check_open()
+        self._check_name(name)
         try:
+            if isinstance(tensor_slice, str):
+                tensor_slice = TensorSlice.parse(tensor_slice)
+            elif not isinstance(tensor_slice, TensorSlice):
+                tensor_slice = TensorSlice.from_extents(tensor_slice)
+            full_shape = tuple(int(d) for d in full_shape)
             slice_shape = tensor_slice.shape_in(full_shape)
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise InvalidArgumentError(f"tensor {name!r}: {exc}", tensor=name) from None
+        array, tf_dtype = to_array(value, name, dtype)
         if array.shape != slice_shape:
             raise InvalidArgumentError(
                 f"tensor {name!r}: slice {tensor_slice} of {list(full_shape)} has shape "
@@ -171,14 +180,9 @@ class BundleWriter:
             return
         key = name.encode("utf-8", "surrogateescape")
         full = self._entries.get(key)
-        if full is None:
-            full = tensor_bundle_pb2.BundleEntryProto()
-            full.dtype = tf_dtype.as_datatype_enum
-            _set_shape(full, full_shape)
-            self._entries[key] = full
-        elif not full.slices:
+        if full is not None and not full.slices:
             raise InvalidArgumentError(f"tensor {name!r} was already added whole", tensor=name)
-        elif (
+        if full is not None and (
             full.dtype != tf_dtype.as_datatype_enum
             or tuple(d.size for d in full.shape.dim) != full_shape
         ):
@@ -187,21 +191,34 @@ class BundleWriter:
                 f"{list(full_shape)}, earlier slices disagree",
                 tensor=name,
             )
-        tensor_slice.to_proto(full.slices.add())
         slice_key = encode_slice_key(name, tensor_slice)
         if slice_key in self._entries:
             raise InvalidArgumentError(
                 f"tensor {name!r}: slice {tensor_slice} added twice", tensor=name
             )
-        self._entries[slice_key] = self._write(array, tf_dtype)
+        # Validated: only now write the data and record the entries.
+        slice_entry = self._write(name, array, tf_dtype)
+        if full is None:
+            full = tensor_bundle_pb2.BundleEntryProto()
+            full.dtype = tf_dtype.as_datatype_enum
+            _set_shape(full, full_shape)
+            self._entries[key] = full
+        tensor_slice.to_proto(full.slices.add())
+        self._entries[slice_key] = slice_entry
 
-    def _new_key(self, name: str) -> bytes:
+    def _check_open(self) -> None:
         if self._done:
             raise InvalidArgumentError("the writer is finished", path=self.prefix)
+
+    def _check_name(self, name: str) -> None:
         if not isinstance(name, str) or name == "":
             raise InvalidArgumentError(
                 f"tensor names are non-empty strings, found {name!r}", path=self.prefix
             )
+
+    def _new_key(self, name: str) -> bytes:
+        self._check_open()
+        self._check_name(name)
         key = name.encode("utf-8", "surrogateescape")
         if key in self._entries:
             raise InvalidArgumentError(
@@ -209,13 +226,13 @@ class BundleWriter:
             )
         return key
 
-    def _write(self, array: np.ndarray, tf_dtype: dtypes.DType) -> Any:
+    def _write(self, name: str, array: np.ndarray, tf_dtype: dtypes.DType) -> Any:
         entry = tensor_bundle_pb2.BundleEntryProto()
         entry.dtype = tf_dtype.as_datatype_enum
         _set_shape(entry, array.shape)
         entry.offset = self._size
         if tf_dtype.name == "string":
-            flat = [_as_bytes(v, "") for v in array.reshape(-1).tolist()]
+            flat = [_as_bytes(v, name) for v in array.reshape(-1).tolist()]
             pieces, crc = encode_strings(flat, self.big_endian)
             size = 0
             for piece in pieces:
@@ -238,15 +255,19 @@ class BundleWriter:
         return entry
 
     def finish(self) -> str:
-        """Completes the checkpoint and moves it into place; returns the prefix."""
-        if self._done:
-            raise InvalidArgumentError("the writer is finished", path=self.prefix)
+        """Completes the checkpoint and moves it into place; returns the prefix.
+
+        The index is written completely (under a temporary name) before anything is
+        renamed, so the window in which an older checkpoint at the same prefix is replaced
+        is two renames long; the index, renamed last, is the commit point.
+        """
+        self._check_open()
         self._done = True
         try:
             self._out.flush()
-            os.fsync(self._raw.fileno())
+            if self.durable:
+                os.fsync(self._raw.fileno())
             self._out.close()
-            os.replace(self._data_temp, self._data_path)
             with open(self._index_temp, "wb") as f:
                 table = TableWriter(f)
                 table.add(b"", _header_bytes(self.big_endian))
@@ -254,8 +275,12 @@ class BundleWriter:
                     table.add(key, self._entries[key].SerializeToString(deterministic=True))
                 table.finish()
                 f.flush()
-                os.fsync(f.fileno())
+                if self.durable:
+                    os.fsync(f.fileno())
+            os.replace(self._data_temp, self._data_path)
             os.replace(self._index_temp, self._index_path)
+            if self.durable:
+                _fsync_directory(os.path.dirname(self.prefix) or ".")
         except BaseException:
             self._cleanup()
             raise
@@ -295,6 +320,19 @@ def _set_shape(entry: Any, shape: Iterable[int]) -> None:
         entry.shape.dim.add().size = int(size)
 
 
+def _fsync_directory(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse
+        pass
+    finally:
+        os.close(fd)
+
+
 def _swap_unit(dtype: np.dtype[Any]) -> int:
     return dtype.itemsize // 2 if dtype.kind == "c" else dtype.itemsize
 
@@ -311,13 +349,15 @@ def _header_bytes(big_endian: bool = False) -> bytes:
     return header.SerializeToString()
 
 
-def save_tensors(prefix: str | os.PathLike[str], tensors: Mapping[str, Any]) -> str:
+def save_tensors(
+    prefix: str | os.PathLike[str], tensors: Mapping[str, Any], *, durable: bool = False
+) -> str:
     """Writes ``{name: value}`` as a V2 checkpoint at ``prefix``; returns the prefix.
 
     Tensors are stored in the mapping's order, so the files equal what ``tf.raw_ops.SaveV2``
-    writes for the same names in the same order.
+    writes for the same names in the same order.  ``durable=True`` fsyncs before returning.
     """
-    with BundleWriter(prefix) as writer:
+    with BundleWriter(prefix, durable=durable) as writer:
         for name, value in tensors.items():
             writer.add(name, value)
     return os.fspath(prefix)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 from collections.abc import Iterator
 
-from tfckpt.errors import CheckpointNotFoundError, DataLossError, UnsupportedError
+from tfckpt.errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    DataLossError,
+    UnsupportedError,
+)
 from tfckpt.table.block import parse_block
 from tfckpt.table.format import (
     BLOCK_TRAILER_SIZE,
@@ -39,13 +45,24 @@ class TableReader:
         self.name = name
         self._data = data
         self._verify = verify_checksums
-        footer = Footer.decode(data[-FOOTER_SIZE:], name)
-        index_keys, index_values = parse_block(self._block(footer.index, "index block"), name)
-        self._handles: list[BlockHandle] = []
-        for key, value in zip(index_keys, index_values):
-            handle, _ = BlockHandle.decode(value, 0, f"{name} index entry {key!r}")
-            self._handles.append(handle)
+        with self._errors_name_file():
+            footer = Footer.decode(data[-FOOTER_SIZE:], name)
+            index_keys, index_values = parse_block(self._block(footer.index, "index block"), name)
+            self._handles: list[BlockHandle] = []
+            for key, value in zip(index_keys, index_values):
+                handle, _ = BlockHandle.decode(value, 0, f"{name} index entry {key!r}")
+                self._handles.append(handle)
         self._separators = index_keys
+
+    @contextlib.contextmanager
+    def _errors_name_file(self) -> Iterator[None]:
+        # The format helpers name the file in their messages; attach it as ``.path`` too.
+        try:
+            yield
+        except CheckpointError as exc:
+            if exc.path is None:
+                exc.path = self.name
+            raise
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, verify_checksums: bool = True) -> TableReader:
@@ -87,7 +104,8 @@ class TableReader:
         )
 
     def _block_entries(self, i: int) -> tuple[list[bytes], list[bytes]]:
-        return parse_block(self._block(self._handles[i], f"data block {i}"), self.name)
+        with self._errors_name_file():
+            return parse_block(self._block(self._handles[i], f"data block {i}"), self.name)
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """All entries in key order; raises DataLossError if keys are not strictly increasing."""
@@ -95,11 +113,14 @@ class TableReader:
         for i in range(len(self._handles)):
             keys, values = self._block_entries(i)
             if keys and previous is not None and keys[0] <= previous:
-                raise DataLossError(f"{self.name}: keys out of order at data block {i}")
+                raise DataLossError(
+                    f"{self.name}: keys out of order at data block {i}", path=self.name
+                )
             for j in range(1, len(keys)):
                 if keys[j] <= keys[j - 1]:
                     raise DataLossError(
-                        f"{self.name}: keys out of order in data block {i} at {keys[j]!r}"
+                        f"{self.name}: keys out of order in data block {i} at {keys[j]!r}",
+                        path=self.name,
                     )
             yield from zip(keys, values)
             if keys:

@@ -1,0 +1,1 @@
+"""Interoperability tests against real TensorFlow (skipped without it, see tests/conftest.py)."""

@@ -1841,9 +1841,17 @@ def main():
         os.makedirs(probe_dir)
         probes = run_probes(probe_dir)
         write_readme(root, manifest, probes)
+        # fixtures/objects/ belongs to tools/make_object_fixtures.py: keep it.
         if os.path.exists(out):
-            shutil.rmtree(out)
-        shutil.copytree(root, out)
+            for name in os.listdir(out):
+                if name == "objects":
+                    continue
+                path = os.path.join(out, name)
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
+        shutil.copytree(root, out, dirs_exist_ok=True)
         total = _dir_size(out)
         print(f"wrote {out}: {len(manifest)} checkpoints, {total} bytes")
         return 0

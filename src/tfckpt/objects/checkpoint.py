@@ -17,7 +17,7 @@ import numpy as np
 from tfckpt.bundle.writer import BundleWriter
 from tfckpt.checkpoint_state import write_state
 from tfckpt.objects import graph, trackable
-from tfckpt.objects.keys import OBJECT_GRAPH_KEY, SAVE_COUNTER, VARIABLE_VALUE
+from tfckpt.objects.keys import OBJECT_GRAPH_KEY, SAVE_COUNTER
 from tfckpt.objects.restore import CheckpointLoadStatus, InitializationOnlyStatus, Restoration
 from tfckpt.reader import load_checkpoint
 
@@ -74,7 +74,12 @@ class Checkpoint:
 
     def _counter(self) -> np.ndarray:
         if self._save_counter is None:
-            object.__setattr__(self, "_save_counter", np.zeros((), np.int64))
+            counter = np.zeros((), np.int64)
+            object.__setattr__(self, "_save_counter", counter)
+            # A counter in a checkpoint read before it existed is restored now (TF creates
+            # it lazily too, and deferred restoration fills it in).
+            for restoration, node_id in self._deferred.pop(SAVE_COUNTER, []):
+                restoration.bind(counter, node_id)
         return self._save_counter
 
     def _tfckpt_children(self) -> list[tuple[str, Any]]:
@@ -84,8 +89,8 @@ class Checkpoint:
         return children
 
     def _tfckpt_lookup(self, name: str, attributes: set[str]) -> Any:
-        if name == SAVE_COUNTER and VARIABLE_VALUE in attributes:
-            return self._counter()
+        if name == SAVE_COUNTER:
+            return self._save_counter  # None until created: restored when it is
         return self._children.get(name)
 
     def _tfckpt_defer(self, name: str, restoration: Restoration, node_id: int) -> None:

@@ -85,7 +85,7 @@ class NumpyState:
                 f"NumpyState attributes must be NumPy arrays or NumPy scalars; got "
                 f"{type(value).__name__} for {name!r} (wrap it with numpy.asarray)"
             )
-        if isinstance(value, np.ndarray) and value.dtype.hasobject:
+        if value.dtype.hasobject:
             raise TypeError(
                 f"NumpyState attribute {name!r}: object arrays cannot be saved without "
                 "pickling; use a fixed-size dtype"

@@ -64,10 +64,16 @@ def lengths_checksum(lengths: np.ndarray, big_endian: bool = False) -> int:
 def encode_strings(flat: list[bytes], big_endian: bool = False) -> tuple[list[bytes], int]:
     """Encodes a flat list of byte strings; returns the pieces to write and the entry CRC."""
     lengths = np.fromiter(map(len, flat), dtype=np.uint64, count=len(flat))
+    return encode_joined(lengths, b"".join(flat), big_endian)
+
+
+def encode_joined(
+    lengths: np.ndarray, payload: bytes, big_endian: bool = False
+) -> tuple[list[bytes], int]:
+    """Like :func:`encode_strings`, for strings already joined into ``payload``."""
     crc = lengths_checksum(lengths, big_endian)
     stored = checksum.mask(crc).to_bytes(4, "big" if big_endian else "little")
     crc = checksum.crc32c(stored, crc)
-    payload = b"".join(flat)
     crc = checksum.crc32c(payload, crc)
     return [encode_varints(lengths), stored, payload], crc
 
@@ -79,13 +85,14 @@ def decode_varints(buf: np.ndarray, count: int) -> tuple[np.ndarray, int]:
     """
     if count == 0:
         return np.zeros(0, np.uint64), 0
+    head = buf[:count]
+    if head.size == count and bool((head < 0x80).all()):  # every length fits in one byte
+        return head.astype(np.uint64), count
     window = buf[: 10 * count]
     ends = np.flatnonzero(window < 0x80)[:count]
     if ends.size < count:
         raise StringDecodeError(f"expected {count} varint lengths, found {ends.size}")
     used = int(ends[-1]) + 1
-    if used == count:  # every length fits in one byte
-        return window[:count].astype(np.uint64), used
     starts = np.empty(count, np.int64)
     starts[0] = 0
     starts[1:] = ends[:-1] + 1

@@ -20,7 +20,7 @@ import numpy as np
 
 from tfckpt import checksum, dtypes
 from tfckpt.bundle.naming import data_filename, index_filename
-from tfckpt.bundle.strings import encode_strings
+from tfckpt.bundle.strings import encode_joined, encode_strings
 from tfckpt.errors import InvalidArgumentError
 from tfckpt.proto import tensor_bundle_pb2
 from tfckpt.table.writer import TableWriter
@@ -232,8 +232,7 @@ class BundleWriter:
         _set_shape(entry, array.shape)
         entry.offset = self._size
         if tf_dtype.name == "string":
-            flat = [_as_bytes(v, name) for v in array.reshape(-1).tolist()]
-            pieces, crc = encode_strings(flat, self.big_endian)
+            pieces, crc = _encode_string_array(array, name, self.big_endian)
             size = 0
             for piece in pieces:
                 self._out.write(piece)
@@ -318,6 +317,19 @@ def _set_shape(entry: Any, shape: Iterable[int]) -> None:
     entry.shape.SetInParent()  # a 0-d tensor still has an (empty) shape message
     for size in shape:
         entry.shape.dim.add().size = int(size)
+
+
+def _encode_string_array(array: np.ndarray, name: str, big_endian: bool) -> tuple[list[bytes], int]:
+    flat = array.reshape(-1).tolist()
+    try:
+        # Fast path: every element is bytes (join rejects str and non-buffers).
+        payload = b"".join(flat)
+        lengths = np.fromiter(map(len, flat), dtype=np.uint64, count=len(flat))
+        if int(lengths.sum()) == len(payload):  # no multi-byte-item memoryviews
+            return encode_joined(lengths, payload, big_endian)
+    except TypeError:
+        pass
+    return encode_strings([_as_bytes(v, name) for v in flat], big_endian)
 
 
 def _fsync_directory(directory: str) -> None:

@@ -158,7 +158,11 @@ class TensorView:
 
     def __getitem__(self, index: Any) -> Any:
         value = self._backend.read_region(self.name, index)
-        return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
+        # As NumPy: integers alone give a scalar, an Ellipsis keeps a 0-d array.
+        items = index if isinstance(index, tuple) else (index,)
+        if isinstance(value, np.ndarray) and value.ndim == 0 and Ellipsis not in items:
+            return value[()]
+        return value
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         value = self._backend.read(self.name)

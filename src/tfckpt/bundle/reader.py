@@ -424,6 +424,13 @@ class BundleReader:
             else [(TensorSlice.full(len(shape)), name)]
         )
         for tensor_slice, key in stored:
+            if key not in self:
+                raise DataLossError(
+                    f"{self.index_path!r}, tensor {name!r}, slice {tensor_slice}: the slice's "
+                    "entry is missing from the index",
+                    path=self.index_path,
+                    tensor=name,
+                )
             part_entry = self.entry(key)
             part_shape = tuple(d.size for d in part_entry.shape.dim)
             try:

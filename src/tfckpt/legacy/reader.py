@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from tfckpt import dtypes
+from tfckpt.bundle.partial import normalize_index
 from tfckpt.errors import (
     CheckpointNotFoundError,
     DataLossError,
@@ -182,7 +183,7 @@ class V1Reader:
                 raise DataLossError(
                     f"{where}: overlaps another slice", path=table.name, tensor=name
                 )
-            out[region] = values
+            out[(*region, Ellipsis)] = values  # (Ellipsis: a 0-d string stays bytes)
             covered[region] = True
         if not covered.all():
             raise DataLossError(
@@ -194,8 +195,10 @@ class V1Reader:
         return out
 
     def read_region(self, name: str, index: Any) -> np.ndarray:
-        """``tensor[index]``; V1 tables are in memory already, so this reads the tensor."""
-        return np.asarray(self.read(name)[index])
+        """``tensor[index]`` (basic indexing only); V1 tables are in memory already, so this
+        reads the tensor."""
+        normalize_index(index, self.shape(name))  # same validation as for V2 bundles
+        return self.read(name)[index]  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Nothing to release: the tables were read into memory when opened."""

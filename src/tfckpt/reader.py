@@ -39,6 +39,8 @@ class CheckpointReader:
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
         """``{name: shape}`` with shapes as lists of Python ints."""
+        if isinstance(self._backend, BundleReader):
+            return self._backend.shape_map()
         return {name: list(self._backend.shape(name)) for name in self._names}
 
     def get_variable_to_dtype_map(self) -> dict[str, DType]:

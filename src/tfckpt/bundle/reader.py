@@ -32,6 +32,7 @@ _LITTLE = tensor_bundle_pb2.BundleHeaderProto.LITTLE
 _BIG = tensor_bundle_pb2.BundleHeaderProto.BIG
 
 Entry = Any  # a tfckpt.proto.tensor_bundle_pb2.BundleEntryProto
+_ENTRY_FROM_STRING = tensor_bundle_pb2.BundleEntryProto.FromString
 
 
 def _key(name: str) -> bytes:
@@ -96,6 +97,7 @@ class BundleReader:
         self.big_endian: bool = header.endianness == _BIG
         self.version = (header.version.producer, header.version.min_consumer)
         self._entries: dict[bytes, Entry] = {}
+        self._shapes: dict[bytes, tuple[int, ...]] = {}
         self._shards: dict[int, DataFile] = {}
         self._visible: list[str] | None = None
 
@@ -159,6 +161,9 @@ class BundleReader:
         found = self._entries.get(key)
         if found is not None:
             return found
+        return self._parse_entry(key, name)
+
+    def _parse_entry(self, key: bytes, name: str) -> Entry:
         raw = self._raw.get(key)
         if raw is None:
             raise TensorNotFoundError(
@@ -166,24 +171,37 @@ class BundleReader:
                 path=self.prefix,
                 tensor=name,
             )
-        entry = tensor_bundle_pb2.BundleEntryProto()
         try:
-            entry.ParseFromString(raw)
+            entry = _ENTRY_FROM_STRING(raw)
         except Exception:
             raise DataLossError(
                 f"{self.index_path!r}, tensor {name!r}: entry is not a BundleEntryProto",
                 path=self.index_path,
                 tensor=name,
             ) from None
-        if entry.shape.unknown_rank or any(d.size < 0 for d in entry.shape.dim):
+        shape = entry.shape
+        dims = [d.size for d in shape.dim]
+        if shape.unknown_rank or (dims and min(dims) < 0):
             raise DataLossError(
                 f"{self.index_path!r}, tensor {name!r}: invalid tensor shape "
-                f"{[d.size for d in entry.shape.dim]} (unknown_rank={entry.shape.unknown_rank})",
+                f"{dims} (unknown_rank={shape.unknown_rank})",
                 path=self.index_path,
                 tensor=name,
             )
         self._entries[key] = entry
+        self._shapes[key] = tuple(dims)
         return entry
+
+    def shape_map(self) -> dict[str, list[int]]:
+        """``{name: shape}`` of every visible tensor, parsing the index in one pass."""
+        shapes = self._shapes
+        out: dict[str, list[int]] = {}
+        for name in self.keys():
+            key = _key(name)
+            if key not in shapes:
+                self._parse_entry(key, name)
+            out[name] = list(shapes[key])
+        return out
 
     def dtype(self, name: str) -> dtypes.DType:
         """The dtype of ``name``; UnsupportedError for a DataType tfckpt does not know."""
@@ -199,7 +217,12 @@ class BundleReader:
         return found
 
     def shape(self, name: str) -> tuple[int, ...]:
-        return tuple(d.size for d in self.entry(name).shape.dim)
+        key = _key(name)
+        found = self._shapes.get(key)
+        if found is None:
+            self._parse_entry(key, name)
+            found = self._shapes[key]
+        return found
 
     def slices(self, name: str) -> list[TensorSlice]:
         """The stored slices of a partitioned tensor (empty for an ordinary tensor)."""

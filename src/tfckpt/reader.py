@@ -47,6 +47,14 @@ class CheckpointReader:
         """``{name: dtype}``; dtypes have TensorFlow's ``.name`` and ``.as_numpy_dtype``."""
         return {name: self._backend.dtype(name) for name in self._names}
 
+    def _require(self, name: str) -> None:
+        if name not in self._name_set:
+            raise TensorNotFoundError(
+                f"tensor {name!r} not found in checkpoint {self.prefix!r}",
+                path=self.prefix,
+                tensor=name,
+            )
+
     def has_tensor(self, name: str) -> bool:
         return name in self._name_set
 
@@ -58,34 +66,19 @@ class CheckpointReader:
         assembled.  ``copy=False`` returns read-only views of a memory map of the data file
         instead of owned arrays, where the tensor is stored whole.
         """
-        if name not in self._name_set:
-            raise TensorNotFoundError(
-                f"tensor {name!r} not found in checkpoint {self.prefix!r}",
-                path=self.prefix,
-                tensor=name,
-            )
+        self._require(name)
         array = self._backend.read(name, copy=copy)
         return array[()] if array.ndim == 0 else array
 
     def get_slice(self, name: str) -> TensorView:
         """A lazy handle on ``name``: ``shape``, ``dtype`` and ``[...]`` basic indexing that
         reads only the bytes it needs (like safetensors' ``get_slice``)."""
-        if name not in self._name_set:
-            raise TensorNotFoundError(
-                f"tensor {name!r} not found in checkpoint {self.prefix!r}",
-                path=self.prefix,
-                tensor=name,
-            )
+        self._require(name)
         return TensorView(self._backend, name)
 
     def get_tensor_slices(self, name: str) -> list[TensorSlice]:
         """The stored slices of a partitioned tensor, with their extents (empty if whole)."""
-        if name not in self._name_set:
-            raise TensorNotFoundError(
-                f"tensor {name!r} not found in checkpoint {self.prefix!r}",
-                path=self.prefix,
-                tensor=name,
-            )
+        self._require(name)
         slices = self._backend.slices(name)
         full = TensorSlice.full(len(self._backend.shape(name)))
         return [] if slices == [full] else slices

@@ -739,8 +739,8 @@ def test_rewriting_tensorflows_partitioned_checkpoint_is_byte_identical(tmp_path
     prefix = FIXTURES / "partitioned" / "ckpt"
     order = []
     with BundleReader(prefix) as reader:
-        for key in reader._raw:
-            name = key.decode("utf-8", "surrogateescape")
+        for name in reader.all_keys():
+            key = name.encode("utf-8", "surrogateescape")
             if key[:1] == b"\x00":
                 full, s = decode_slice_key(key)
                 entry = reader.entry(name)

@@ -29,7 +29,13 @@ from tfckpt.objects.manager import CheckpointManager
 from tfckpt.objects.numpy_state import NumpyState
 from tfckpt.objects.tree import CheckpointTree, load_tree
 from tfckpt.paths import latest_checkpoint
-from tfckpt.reader import CheckpointReader, list_variables, load_checkpoint, load_variable
+from tfckpt.reader import (
+    CheckpointReader,
+    list_variables,
+    load_checkpoint,
+    load_tensors,
+    load_variable,
+)
 from tfckpt.tensor_slice import TensorSlice
 
 __version__ = "0.1.0"
@@ -55,6 +61,7 @@ __all__ = [
     "latest_checkpoint",
     "list_variables",
     "load_checkpoint",
+    "load_tensors",
     "load_tree",
     "load_variable",
     "merge_bundles",

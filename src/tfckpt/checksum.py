@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import crc32c as _crc32c
+import numpy as np
 
 _MASK_DELTA = 0xA282EAD8
 _U32 = 0xFFFFFFFF
@@ -29,4 +30,10 @@ def mask(crc: int) -> int:
 def unmask(masked: int) -> int:
     """Inverts :func:`mask`."""
     rot = (masked - _MASK_DELTA) & _U32
+    return ((rot >> 17) | (rot << 15)) & _U32
+
+
+def unmask_array(masked: np.ndarray) -> np.ndarray:
+    """:func:`unmask` of every element (uint32 in, int64 out)."""
+    rot = (masked.astype(np.int64) - _MASK_DELTA) & _U32
     return ((rot >> 17) | (rot << 15)) & _U32

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from tfckpt import checksum, dtypes
+from tfckpt.bundle import batch
+from tfckpt.bundle.index import decode_entries
 from tfckpt.bundle.naming import data_filename, index_filename
 from tfckpt.bundle.partial import Bounds, gather, normalize_index
 from tfckpt.bundle.shards import DataFile
@@ -32,6 +35,10 @@ _LITTLE = tensor_bundle_pb2.BundleHeaderProto.LITTLE
 _BIG = tensor_bundle_pb2.BundleHeaderProto.BIG
 
 Entry = Any  # a tfckpt.proto.tensor_bundle_pb2.BundleEntryProto
+# storage dtype, shape, element count, shard id, offset, size, unmasked crc32c
+_Record = tuple[np.dtype[Any], tuple[int, ...], int, int, int, int, int]
+_HAS_PREADV = hasattr(os, "preadv")
+_crc32c = checksum.crc32c
 _ENTRY_FROM_STRING = tensor_bundle_pb2.BundleEntryProto.FromString
 
 
@@ -47,8 +54,9 @@ class BundleReader:
     """Reads the tensors of the V2 checkpoint at ``prefix``.
 
     ``verify_checksums`` checks the CRC32C of every table block and every tensor read.
-    Data files are opened on first use and read with positional reads (owned arrays) or
-    through a read-only memory map (``copy=False``).
+    The index is decoded in bulk when the reader opens (:mod:`tfckpt.bundle.index`); data
+    files are opened on first use and read with positional reads straight into the
+    returned arrays (owned arrays) or through a read-only memory map (``copy=False``).
     """
 
     def __init__(self, prefix: str | os.PathLike[str], *, verify_checksums: bool = True) -> None:
@@ -61,14 +69,9 @@ class BundleReader:
                 path=self.index_path,
             )
         table = TableReader.open(self.index_path, verify_checksums=verify_checksums)
-        self._raw: dict[bytes, bytes] = {}
-        header_value: bytes | None = None
-        for key, value in table.items():
-            if key == b"":
-                header_value = value
-            else:
-                self._raw[key] = value
-        if header_value is None:
+        self._table = table.entries()
+        names = self._table.names()
+        if not names or names[0] != "":
             raise DataLossError(
                 f"{self.index_path!r}: no bundle header (the entry under the empty key is "
                 "missing); is this a TensorFlow V2 checkpoint index?",
@@ -76,14 +79,15 @@ class BundleReader:
             )
         header = tensor_bundle_pb2.BundleHeaderProto()
         try:
-            header.ParseFromString(header_value)
+            header.ParseFromString(self._table.value(0))
         except Exception:  # protobuf's DecodeError
             raise DataLossError(
                 f"{self.index_path!r}: the bundle header is not a BundleHeaderProto",
                 path=self.index_path,
             ) from None
         self._check_version(header.version)
-        if header.num_shards < 1 and self._raw:
+        self._names = names[1:]  # entry i of the columns is table entry i + 1
+        if header.num_shards < 1 and self._names:
             raise DataLossError(
                 f"{self.index_path!r}: header says {header.num_shards} data shards",
                 path=self.index_path,
@@ -96,8 +100,14 @@ class BundleReader:
         self.num_shards: int = header.num_shards
         self.big_endian: bool = header.endianness == _BIG
         self.version = (header.version.producer, header.version.min_consumer)
-        self._entries: dict[bytes, Entry] = {}
-        self._shapes: dict[bytes, tuple[int, ...]] = {}
+        self._slot: dict[str, int] = dict(zip(self._names, range(len(self._names))))
+        self._columns = decode_entries(
+            self._table.data, self._table.value_start[1:], self._table.value_length[1:]
+        )
+        self._entries: dict[int, Entry] = {}  # protobuf-decoded entries, by slot
+        self._shapes: dict[int, tuple[int, ...]] = {}  # validated shapes of irregular entries
+        self._records: list[_Record | None] | None = None
+        self._fast: tuple[np.ndarray, np.ndarray] | None = None
         self._shards: dict[int, DataFile] = {}
         self._visible: list[str] | None = None
 
@@ -131,48 +141,56 @@ class BundleReader:
         lists its slice (tensorflow/c/checkpoint_reader.cc).
         """
         if self._visible is None:
-            visible = []
-            for key in self._raw:
-                if key[:1] == b"\x00" and self._is_listed_slice(key):
-                    continue
-                visible.append(_name(key))
-            self._visible = visible
+            names = self._names
+            # Slice keys start with a NUL byte (tensor_slice key encoding), so they sort
+            # first: only that leading run needs looking at.
+            first = 0
+            while first < len(names) and names[first][:1] == "\x00":
+                first += 1
+            leading = [n for n in names[:first] if not self._is_listed_slice(n)]
+            self._visible = leading + names[first:] if first else names
         return list(self._visible)
 
-    def _is_listed_slice(self, key: bytes) -> bool:
+    def all_keys(self) -> list[str]:
+        """Every key of the index but the header's, per-slice entries included."""
+        return list(self._names)
+
+    def _is_listed_slice(self, name: str) -> bool:
         try:
-            name, tensor_slice = decode_slice_key(key)
+            full_name, tensor_slice = decode_slice_key(_key(name))
         except ValueError:
             return False
-        full_key = _key(name)
-        if full_key not in self._raw:
+        if full_name not in self._slot:
             return False
         try:
-            return tensor_slice in self.slices(name)
+            return tensor_slice in self.slices(full_name)
         except DataLossError:
             return False  # reported when the tensor itself is read
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and _key(name) in self._raw
+        return isinstance(name, str) and name in self._slot
 
-    def entry(self, name: str) -> Entry:
-        """The validated BundleEntryProto of ``name``."""
-        key = _key(name)
-        found = self._entries.get(key)
-        if found is not None:
-            return found
-        return self._parse_entry(key, name)
-
-    def _parse_entry(self, key: bytes, name: str) -> Entry:
-        raw = self._raw.get(key)
-        if raw is None:
+    def _slot_of(self, name: str) -> int:
+        slot = self._slot.get(name)
+        if slot is None:
             raise TensorNotFoundError(
                 f"tensor {name!r} not found in checkpoint {self.prefix!r}",
                 path=self.prefix,
                 tensor=name,
             )
+        return slot
+
+    def entry(self, name: str) -> Entry:
+        """The validated BundleEntryProto of ``name``."""
+        slot = self._slot_of(name)
+        found = self._entries.get(slot)
+        if found is not None:
+            return found
+        return self._parse_entry(slot, name)
+
+    def _parse_entry(self, slot: int, name: str) -> Entry:
         try:
-            entry = _ENTRY_FROM_STRING(raw)
+            entry = _ENTRY_FROM_STRING(self._table.value(slot + 1))
         except Exception:
             raise DataLossError(
                 f"{self.index_path!r}, tensor {name!r}: entry is not a BundleEntryProto",
@@ -188,24 +206,35 @@ class BundleReader:
                 path=self.index_path,
                 tensor=name,
             )
-        self._entries[key] = entry
-        self._shapes[key] = tuple(dims)
+        self._entries[slot] = entry
+        self._shapes[slot] = tuple(dims)
         return entry
 
+    def _shape_list(self, slot: int, name: str) -> list[int]:
+        shape = self._columns.shapes[slot]
+        if shape is None:  # irregular: protobuf decodes (and validates) it
+            if slot not in self._shapes:
+                self._parse_entry(slot, name)
+            return list(self._shapes[slot])
+        return list(shape)
+
     def shape_map(self) -> dict[str, list[int]]:
-        """``{name: shape}`` of every visible tensor, parsing the index in one pass."""
-        shapes = self._shapes
+        """``{name: shape}`` of every visible tensor, from the bulk-decoded index."""
+        shapes = self._columns.shapes
+        slot = self._slot
         out: dict[str, list[int]] = {}
         for name in self.keys():
-            key = _key(name)
-            if key not in shapes:
-                self._parse_entry(key, name)
-            out[name] = list(shapes[key])
+            shape = shapes[slot[name]]
+            out[name] = shape.copy() if shape is not None else self._shape_list(slot[name], name)
         return out
 
     def dtype(self, name: str) -> dtypes.DType:
         """The dtype of ``name``; UnsupportedError for a DataType tfckpt does not know."""
-        enum = self.entry(name).dtype
+        slot = self._slot_of(name)
+        if self._columns.regular[slot]:
+            enum = int(self._columns.dtype[slot])
+        else:
+            enum = self.entry(name).dtype
         found = dtypes.from_enum(enum)
         if found is None:
             raise UnsupportedError(
@@ -217,12 +246,7 @@ class BundleReader:
         return found
 
     def shape(self, name: str) -> tuple[int, ...]:
-        key = _key(name)
-        found = self._shapes.get(key)
-        if found is None:
-            self._parse_entry(key, name)
-            found = self._shapes[key]
-        return found
+        return tuple(self._shape_list(self._slot_of(name), name))
 
     def slices(self, name: str) -> list[TensorSlice]:
         """The stored slices of a partitioned tensor (empty for an ordinary tensor)."""
@@ -265,6 +289,131 @@ class BundleReader:
         ``copy=True`` they are owned, writable arrays read straight into place.  Either way
         the tensor's CRC32C is checked when ``verify_checksums`` is on.
         """
+        slot = self._slot.get(name)
+        records = self._records if self._records is not None else self._build_records()
+        record = records[slot] if slot is not None else None
+        if record is None:
+            return self._read_general(name, copy)
+        # The fast path: a whole, little-endian, numeric tensor whose entry decoded cleanly.
+        storage, shape, count, shard_id, offset, size, crc = record
+        shard = self._shards.get(shard_id) or self._shard(shard_id, name)
+        if offset + size > shard.size:
+            shard.check_range(offset, size, name)
+        if copy:
+            array = np.empty(shape, storage)
+            if size and (not _HAS_PREADV or os.preadv(shard.fd, [array], offset) != size):
+                shard.readinto(offset, array)  # a short read (or no preadv): retry in a loop
+        else:
+            array = np.frombuffer(shard.view(), storage, count, offset).reshape(shape)
+        if self._verify and _crc32c(array) != crc:
+            self._compare_crc(name, self.entry(name), shard, _crc32c(array))
+        return array
+
+    def read_many(self, names: Iterable[str], *, copy: bool = True) -> dict[str, np.ndarray]:
+        """``{name: read(name, copy=copy)}`` for ``names``, read in bulk.
+
+        With ``copy=True`` the tensors of each data file are read with a few large reads
+        into one buffer that the returned (writable) arrays share (:mod:`tfckpt.bundle.batch`);
+        with ``copy=False`` they are views of the memory map.  Checksums are verified, in
+        parallel for large data, before anything is returned.
+        """
+        names = list(names)
+        fast, storage_of = self._fast_columns()
+        slot = self._slot
+        slots = np.fromiter((slot.get(name, -1) for name in names), np.int64, len(names))
+        chosen = np.zeros(len(names), bool)
+        known = slots >= 0
+        chosen[known] = fast[slots[known]]
+        columns = self._columns
+        out: dict[str, np.ndarray] = {}
+        picked = slots[chosen]
+        positions = np.flatnonzero(chosen)
+        shard_ids = columns.shard_id[picked]
+        for shard_id in np.unique(shard_ids).tolist():
+            mine = shard_ids == shard_id
+            rows = picked[mine]
+            group = batch.Group(
+                names=[names[i] for i in positions[mine].tolist()],
+                storage=storage_of[rows].tolist(),
+                shapes=[columns.shapes[i] for i in rows.tolist()],
+                counts=columns.num_elements[rows],
+                offsets=columns.offset[rows],
+                sizes=columns.size[rows],
+                crcs=columns.crc32c[rows],
+            )
+            shard = self._shard(shard_id, group.names[0])
+            ends = group.offsets + group.sizes
+            if len(ends) and ends.max() > shard.size:
+                i = int(np.argmax(ends > shard.size))
+                shard.check_range(int(group.offsets[i]), int(group.sizes[i]), group.names[i])
+
+            def mismatch(
+                i: int, actual: int, group: batch.Group = group, shard: DataFile = shard
+            ) -> None:
+                name = group.names[i]
+                self._compare_crc(name, self.entry(name), shard, actual)
+
+            if copy:
+                out.update(batch.read_owned(shard, group, self._verify, mismatch))
+            else:
+                out.update(batch.map_views(shard, group, self._verify, mismatch))
+        for i in np.flatnonzero(~chosen).tolist():
+            out[names[i]] = self.read(names[i], copy=copy)
+        if len(out) == len(names) and chosen.all() and len(np.unique(shard_ids)) <= 1:
+            return out  # already in the order asked for
+        return {name: out[name] for name in names}
+
+    def _fast_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """Which entries the fast paths read (regular, whole, little-endian, numeric, with
+        a consistent size), and each entry's storage dtype (an object array)."""
+        if self._fast is not None:
+            return self._fast
+        columns = self._columns
+        n = len(self._names)
+        enums = columns.dtype
+        itemsize = np.zeros(n, np.int64)
+        storage_of = np.empty(n, object)
+        for enum in np.unique(enums[columns.regular]).tolist():
+            dtype = dtypes.from_enum(enum)
+            if dtype is None or not dtype.is_numeric_storage:
+                continue
+            rows = enums == enum
+            itemsize[rows] = dtype.storage_dtype.itemsize
+            storage_of[rows] = dtype.storage_dtype
+        fast = (
+            columns.regular
+            & (itemsize > 0)
+            & (columns.num_elements >= 0)
+            & (columns.num_elements * itemsize == columns.size)
+            & (columns.shard_id < self.num_shards)
+        )
+        if self.big_endian:
+            fast[:] = False
+        self._fast = (fast, storage_of)
+        return self._fast
+
+    def _build_records(self) -> list[_Record | None]:
+        """What the fast path of :meth:`read` needs per entry, or None where it does not
+        apply (irregular entries, strings, slices, big-endian bundles, bad sizes)."""
+        columns = self._columns
+        fast, storage_of = self._fast_columns()
+        records: list[_Record | None] = [None] * len(self._names)
+        rows = np.flatnonzero(fast)
+        shapes = columns.shapes
+        for i, storage, count, shard_id, offset, size, crc in zip(
+            rows.tolist(),
+            storage_of[rows].tolist(),
+            columns.num_elements[rows].tolist(),
+            columns.shard_id[rows].tolist(),
+            columns.offset[rows].tolist(),
+            columns.size[rows].tolist(),
+            columns.crc32c[rows].tolist(),
+        ):
+            records[i] = (storage, tuple(shapes[i]), count, shard_id, offset, size, crc)  # type: ignore[arg-type]
+        self._records = records
+        return records
+
+    def _read_general(self, name: str, copy: bool) -> np.ndarray:
         entry = self.entry(name)
         dtype = self.dtype(name)
         if entry.slices:

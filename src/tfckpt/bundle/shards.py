@@ -5,8 +5,19 @@ from __future__ import annotations
 import mmap
 import os
 import threading
+from typing import Any
+
+import numpy as np
 
 from tfckpt.errors import CheckpointNotFoundError, DataLossError
+
+_HAS_PREADV = hasattr(os, "preadv")
+
+
+def _bytes_view(buffer: Any) -> memoryview:
+    if isinstance(buffer, np.ndarray):
+        buffer = buffer.reshape(-1).view(np.uint8)
+    return memoryview(buffer).cast("B")
 
 
 class DataFile:
@@ -15,12 +26,12 @@ class DataFile:
     def __init__(self, path: str) -> None:
         self.path = path
         try:
-            self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except FileNotFoundError:
             raise CheckpointNotFoundError(
                 f"data file {path!r} of the checkpoint does not exist", path=path
             ) from None
-        self.size = os.fstat(self._fd).st_size
+        self.size = os.fstat(self.fd).st_size
         self._map: mmap.mmap | None = None
         self._lock = threading.Lock()
 
@@ -33,19 +44,28 @@ class DataFile:
                 tensor=tensor,
             )
 
-    def readinto(self, offset: int, buffer: memoryview) -> None:
-        """Fills ``buffer`` with the bytes at ``offset`` (the caller checked the range)."""
-        done = 0
-        total = len(buffer)
+    def readinto(self, offset: int, buffer: Any) -> None:
+        """Fills ``buffer`` (any contiguous writable buffer, e.g. an ndarray) with the bytes
+        at ``offset``; the caller checked the range."""
+        if _HAS_PREADV:
+            total = buffer.nbytes if isinstance(buffer, np.ndarray) else memoryview(buffer).nbytes
+            done = os.preadv(self.fd, [buffer], offset)  # one system call, normally
+            if done == total:
+                return
+            rest = _bytes_view(buffer)
+        else:  # pragma: no cover - platforms without preadv (Windows)
+            rest = _bytes_view(buffer)
+            total = len(rest)
+            done = 0
         while done < total:
-            if hasattr(os, "preadv"):
-                n = os.preadv(self._fd, [buffer[done:]], offset + done)
-            else:  # pragma: no cover - platforms without preadv (Windows)
+            if _HAS_PREADV:
+                n = os.preadv(self.fd, [rest[done:]], offset + done)
+            else:  # pragma: no cover
                 with self._lock:
-                    os.lseek(self._fd, offset + done, os.SEEK_SET)
-                    chunk = os.read(self._fd, total - done)
+                    os.lseek(self.fd, offset + done, os.SEEK_SET)
+                    chunk = os.read(self.fd, total - done)
                 n = len(chunk)
-                buffer[done : done + n] = chunk
+                rest[done : done + n] = chunk
             if n <= 0:
                 raise DataLossError(f"{self.path!r}: unexpected end of file", path=self.path)
             done += n
@@ -55,7 +75,7 @@ class DataFile:
         if self._map is None:
             with self._lock:
                 if self._map is None and self.size > 0:
-                    self._map = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
+                    self._map = mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ)
         if self._map is None:
             return memoryview(b"")
         return memoryview(self._map)
@@ -69,6 +89,6 @@ class DataFile:
             except BufferError:
                 pass
             self._map = None
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1

@@ -22,6 +22,12 @@ _U32 = struct.Struct("<I")
 
 def parse_block(block: bytes, where: str) -> tuple[list[bytes], list[bytes]]:
     """Decodes every entry of a block; returns ``(keys, values)`` in stored order."""
+    keys, starts, lengths = parse_block_positions(block, where)
+    return keys, [block[s : s + n] for s, n in zip(starts, lengths)]
+
+
+def parse_block_positions(block: bytes, where: str) -> tuple[list[bytes], list[int], list[int]]:
+    """Decodes every entry of a block; returns keys, value offsets and value lengths."""
     size = len(block)
     if size < 4:
         raise DataLossError(f"{where}: block of {size} bytes is too short for a restart count")
@@ -30,7 +36,8 @@ def parse_block(block: bytes, where: str) -> tuple[list[bytes], list[bytes]]:
     if num_restarts == 0 or limit < 0:
         raise DataLossError(f"{where}: bad restart count {num_restarts} in a {size}-byte block")
     keys: list[bytes] = []
-    values: list[bytes] = []
+    starts: list[int] = []
+    lengths: list[int] = []
     pos = 0
     key = b""
     try:
@@ -54,11 +61,12 @@ def parse_block(block: bytes, where: str) -> tuple[list[bytes], list[bytes]]:
                 raise DataLossError(f"{where}: corrupt entry at offset {pos} of the block")
             key = key[:shared] + block[pos:value_start]
             keys.append(key)
-            values.append(block[value_start:value_end])
+            starts.append(value_start)
+            lengths.append(value_len)
             pos = value_end
     except IndexError:
         raise DataLossError(f"{where}: entry runs past the end of the block") from None
-    return keys, values
+    return keys, starts, lengths
 
 
 def _slow_varint(buf: bytes, pos: int, limit: int, where: str) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from tfckpt.errors import (
     UnsupportedError,
 )
 from tfckpt.table.block import parse_block
+from tfckpt.table.bulk import TableEntries, decode_blocks
 from tfckpt.table.format import (
     BLOCK_TRAILER_SIZE,
     FOOTER_SIZE,
@@ -125,6 +126,17 @@ class TableReader:
             yield from zip(keys, values)
             if keys:
                 previous = keys[-1]
+
+    def entries(self) -> TableEntries:
+        """Every entry at once, decoded in bulk (see :mod:`tfckpt.table.bulk`).
+
+        Raises DataLossError if keys are not strictly increasing.
+        """
+        with self._errors_name_file():
+            blocks = [
+                self._block(handle, f"data block {i}") for i, handle in enumerate(self._handles)
+            ]
+            return decode_blocks(blocks, self.name)
 
     def get(self, key: bytes) -> bytes | None:
         """The value stored under ``key``, or None."""

@@ -1,0 +1,179 @@
+"""Reading many tensors of one data file at once.
+
+Reading tensor by tensor costs a system call, an allocation and its page faults per
+tensor; for tens of thousands of small tensors that overhead is most of the time.  Here
+the tensors of a data file are laid out in one *arena* (a single allocation, which NumPy
+backs with huge pages where the OS allows) mirroring their place in the file, the arena is
+filled with a few large positional reads, and each tensor becomes an array over its part
+of the arena.  Reads and CRC32C checks run in a few threads when there is enough data to
+share (both release the GIL for large buffers), chunk by chunk, so that each chunk's
+checksums run while its bytes are still in cache.
+
+The arrays are writable and belong to the caller, but they share the arena: its memory is
+returned when the last of them is gone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tfckpt import checksum
+from tfckpt.bundle.shards import DataFile
+
+# A chunk is what one thread reads and checks in one go.
+CHUNK_BYTES = 8 << 20
+# Below this much data, one thread is faster than handing work to others.
+PARALLEL_BYTES = 32 << 20
+# An arena may include unread gaps between tensors up to this fraction of its size.
+MAX_GAP_FRACTION = 0.1
+
+_crc32c = checksum.crc32c
+Mismatch = Callable[[int, int], None]  # (index in the group, actual crc32c); raises
+
+
+@dataclass
+class Group:
+    """Tensors of one data file to read, as parallel columns (ranges already checked)."""
+
+    names: list[str]
+    storage: list[np.dtype[Any]]
+    shapes: list[list[int]]
+    counts: np.ndarray
+    offsets: np.ndarray
+    sizes: np.ndarray
+    crcs: np.ndarray  # unmasked
+
+
+def workers() -> int:
+    """Threads used for large reads: a few, as many as there are CPUs."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _map(function: Callable[[Any], Any], items: list[Any], total_bytes: int) -> list[Any]:
+    if total_bytes >= PARALLEL_BYTES and len(items) > 1 and workers() > 1:
+        with ThreadPoolExecutor(workers()) as pool:
+            return list(pool.map(function, items))
+    return [function(item) for item in items]
+
+
+def _chunk_bounds(offsets: np.ndarray, sizes: np.ndarray, start: int) -> list[tuple[int, int]]:
+    """Index ranges (in offset order) of tensors whose starts share a CHUNK_BYTES window."""
+    chunk = (offsets - start) // CHUNK_BYTES
+    cuts = np.flatnonzero(np.diff(chunk)) + 1
+    bounds = [0, *cuts.tolist(), len(offsets)]
+    return list(itertools.pairwise(bounds))
+
+
+def _report(bad: list[tuple[int, int]], order: np.ndarray, on_mismatch: Mismatch) -> None:
+    if bad:
+        position, actual = min(bad)
+        on_mismatch(int(order[position]), actual)
+
+
+def read_owned(
+    shard: DataFile, group: Group, verify: bool, on_mismatch: Mismatch
+) -> dict[str, np.ndarray]:
+    """Reads the group's tensors into writable arrays sharing one arena."""
+    if not group.names:
+        return {}
+    order = np.argsort(group.offsets, kind="stable")
+    offsets = group.offsets[order]
+    sizes = group.sizes[order]
+    start = int(offsets[0])
+    end = int((offsets + sizes).max())
+    payload = int(sizes.sum())
+    if end - start > payload * (1 + MAX_GAP_FRACTION) + CHUNK_BYTES:
+        return _read_each(shard, group, verify, on_mismatch)  # sparse: a few of many
+    arena = np.empty(end - start, np.uint8)
+    memory = memoryview(arena)
+    local = (offsets - start).tolist()
+    stops = (offsets - start + sizes).tolist()
+    crcs = group.crcs[order].tolist()
+
+    def run(bounds: tuple[int, int]) -> list[tuple[int, int]]:
+        first, last = bounds
+        lo, hi = local[first], max(stops[first:last])
+        shard.readinto(start + lo, memory[lo:hi])
+        if not verify:
+            return []
+        return [
+            (i, actual)
+            for i in range(first, last)
+            if (actual := _crc32c(memory[local[i] : stops[i]])) != crcs[i]
+        ]
+
+    results = _map(run, _chunk_bounds(offsets, sizes, start), end - start)
+    _report([item for found in results for item in found], order, on_mismatch)
+    new = np.ndarray
+    return {
+        name: new(shape, storage, arena, offset)
+        for name, storage, shape, offset in zip(
+            group.names, group.storage, group.shapes, (group.offsets - start).tolist()
+        )
+    }
+
+
+def _read_each(
+    shard: DataFile, group: Group, verify: bool, on_mismatch: Mismatch
+) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for i, (name, storage, shape, offset, size, crc) in enumerate(
+        zip(
+            group.names,
+            group.storage,
+            group.shapes,
+            group.offsets.tolist(),
+            group.sizes.tolist(),
+            group.crcs.tolist(),
+        )
+    ):
+        array = np.empty(shape, storage)
+        if size:
+            shard.readinto(offset, array)
+        if verify and (actual := _crc32c(array)) != crc:
+            on_mismatch(i, actual)
+        out[name] = array
+    return out
+
+
+def map_views(
+    shard: DataFile, group: Group, verify: bool, on_mismatch: Mismatch
+) -> dict[str, np.ndarray]:
+    """Read-only views of the group's tensors in the shard's memory map, CRCs checked."""
+    if not group.names:
+        return {}
+    mapped = shard.view()
+    offsets = group.offsets.tolist()
+    sizes = group.sizes.tolist()
+    crcs = group.crcs.tolist()
+    if verify:
+        order = np.argsort(group.offsets, kind="stable")
+
+        def run(bounds: tuple[int, int]) -> list[tuple[int, int]]:
+            first, last = bounds
+            found = []
+            for position in range(first, last):
+                i = int(order[position])
+                actual = _crc32c(mapped[offsets[i] : offsets[i] + sizes[i]])
+                if actual != crcs[i]:
+                    found.append((position, actual))
+            return found
+
+        start = int(group.offsets[order[0]])
+        bounds = _chunk_bounds(group.offsets[order], group.sizes[order], start)
+        results = _map(run, bounds, int(group.sizes.sum()))
+        _report([item for found in results for item in found], order, on_mismatch)
+    frombuffer = np.frombuffer
+    return {
+        name: frombuffer(mapped, storage, count, offset).reshape(shape)
+        for name, storage, shape, count, offset in zip(
+            group.names, group.storage, group.shapes, group.counts.tolist(), offsets
+        )
+    }

@@ -81,6 +81,7 @@ PLAN: dict[str, list[tuple[str, list[str]]]] = {
             "read",
             [
                 "tfckpt",
+                "tfckpt_loop",
                 "tfckpt_xtf",
                 "tf",
                 "tf_xtfckpt",
@@ -90,7 +91,7 @@ PLAN: dict[str, list[tuple[str, list[str]]]] = {
                 *RAW_READ,
             ],
         ),
-        ("read_zc", ["tfckpt", "safetensors_mmap", "raw_mmap_crc"]),
+        ("read_zc", ["tfckpt", "tfckpt_loop", "safetensors_mmap", "raw_mmap_crc"]),
         ("save_obj", ["tfckpt", "tf"]),
     ],
     "W2": [
@@ -100,6 +101,7 @@ PLAN: dict[str, list[tuple[str, list[str]]]] = {
             "read",
             [
                 "tfckpt",
+                "tfckpt_loop",
                 "tfckpt_xtf",
                 "tf",
                 "tf_xtfckpt",
@@ -109,13 +111,13 @@ PLAN: dict[str, list[tuple[str, list[str]]]] = {
                 *RAW_READ,
             ],
         ),
-        ("read_zc", ["tfckpt", "safetensors_mmap", "raw_mmap_crc"]),
+        ("read_zc", ["tfckpt", "tfckpt_loop", "safetensors_mmap", "raw_mmap_crc"]),
         ("save_obj", ["tfckpt", "tf"]),
     ],
     "W3": [
         ("save", ["tfckpt", "tfckpt_durable", "tf", "numpy", *RAW_WRITE]),
         ("list", ["tfckpt", "tf"]),
-        ("read", ["tfckpt", "tfckpt_xtf", "tf", "tf_xtfckpt", "numpy", *RAW_READ]),
+        ("read", ["tfckpt", "tfckpt_loop", "tfckpt_xtf", "tf", "tf_xtfckpt", "numpy", *RAW_READ]),
     ],
     "W4": [
         ("ns_save", ["tfckpt", "tf", "safetensors", "numpy", *RAW_WRITE]),
@@ -148,6 +150,7 @@ WORKLOAD_NOTES = {
 LIB_LABEL = {
     "tfckpt": "tfckpt",
     "tfckpt_xtf": "tfckpt, reading TF's file",
+    "tfckpt_loop": "tfckpt",
     "tfckpt_durable": "tfckpt",
     "tf": "TF",
     "tf_xtfckpt": "TF, reading tfckpt's file",
@@ -178,14 +181,16 @@ OP_LABEL = {
     ("list", "tf"): "tf.train.load_checkpoint().get_variable_to_shape_map()",
     ("list", "safetensors"): "safe_open().keys()",
     ("list", "numpy"): "np.load(npz).files",
-    ("read", "tfckpt"): "get_tensor(copy=True) loop",
-    ("read", "tfckpt_xtf"): "get_tensor(copy=True) loop",
+    ("read", "tfckpt"): "load_tensors() (bulk)",
+    ("read", "tfckpt_loop"): "get_tensor(copy=True) loop",
+    ("read", "tfckpt_xtf"): "load_tensors() (bulk)",
     ("read", "tf"): "get_tensor loop",
     ("read", "tf_xtfckpt"): "get_tensor loop",
     ("read", "safetensors_load_file"): "load_file (no checksum in format)",
     ("read", "safetensors_get_tensor"): "safe_open().get_tensor loop (no checksum)",
     ("read", "numpy"): None,
-    ("read_zc", "tfckpt"): "get_tensor(copy=False) loop",
+    ("read_zc", "tfckpt"): "load_tensors(copy=False) (bulk)",
+    ("read_zc", "tfckpt_loop"): "get_tensor(copy=False) loop",
     ("read_zc", "safetensors_mmap"): "mmap + np.frombuffer + crc32c per tensor",
     ("save_obj", "tfckpt"): "tfckpt.Checkpoint(**arrays).write",
     ("save_obj", "tf"): "tf.train.Checkpoint(**variables).write",
@@ -661,10 +666,13 @@ def _list_numpy(ctx: Ctx) -> Bench:
     return Bench(run, verify=lambda names: check_names(names, ctx.man, "numpy list"))
 
 
-def _read_tfckpt(ctx: Ctx, prefix: str, copy: bool, what: str) -> Bench:
+def _read_tfckpt(ctx: Ctx, prefix: str, copy: bool, what: str, bulk: bool = True) -> Bench:
     import tfckpt
 
     _need(prefix + ".index", "checkpoint")
+
+    def run_bulk() -> Any:
+        return tfckpt.load_tensors(prefix, copy=copy)
 
     def run() -> Any:
         reader = tfckpt.load_checkpoint(prefix)
@@ -673,12 +681,22 @@ def _read_tfckpt(ctx: Ctx, prefix: str, copy: bool, what: str) -> Bench:
         reader.close()  # zero-copy views keep their memory map alive
         return out
 
-    return Bench(run, verify=lambda got: check_tensors(got, ctx.man, what))
+    return Bench(run_bulk if bulk else run, verify=lambda got: check_tensors(got, ctx.man, what))
 
 
 @impl(("read", "tfckpt"))
 def _read_tfckpt_own(ctx: Ctx) -> Bench:
     return _read_tfckpt(ctx, ctx.p.tfckpt, True, "tfckpt read")
+
+
+@impl(("read", "tfckpt_loop"))
+def _read_tfckpt_loop(ctx: Ctx) -> Bench:
+    return _read_tfckpt(ctx, ctx.p.tfckpt, True, "tfckpt get_tensor loop", bulk=False)
+
+
+@impl(("read_zc", "tfckpt_loop"))
+def _read_tfckpt_zc_loop(ctx: Ctx) -> Bench:
+    return _read_tfckpt(ctx, ctx.p.tfckpt, False, "tfckpt zero-copy loop", bulk=False)
 
 
 @impl(("read", "tfckpt_xtf"))

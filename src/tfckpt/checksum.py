@@ -37,3 +37,42 @@ def unmask_array(masked: np.ndarray) -> np.ndarray:
     """:func:`unmask` of every element (uint32 in, int64 out)."""
     rot = (masked.astype(np.int64) - _MASK_DELTA) & _U32
     return ((rot >> 17) | (rot << 15)) & _U32
+
+
+# CRC combination, so that pieces of one buffer can be checked in parallel: the CRC of
+# A + B from crc(A), crc(B) and len(B), by multiplying crc(A) by x^(8 len(B)) modulo the
+# Castagnoli polynomial (the method of zlib's crc32_combine, on the reflected polynomial).
+_POLY_REFLECTED = 0x82F63B78
+_X_POW_2K: list[int] = []  # x^(2^k) mod P, k = 0..63
+
+
+def _multiply_mod_p(a: int, b: int) -> int:
+    product = 0
+    m = 1 << 31
+    while m:
+        if a & m:
+            product ^= b
+        b = (b >> 1) ^ _POLY_REFLECTED if b & 1 else b >> 1
+        m >>= 1
+    return product
+
+
+def _x_pow_8n(n: int) -> int:
+    if not _X_POW_2K:
+        power = 1 << 30  # x^1 (bit 31 is x^0 in the reflected representation)
+        for _ in range(64):
+            _X_POW_2K.append(power)
+            power = _multiply_mod_p(power, power)
+    result = 1 << 31  # x^0
+    k = 3  # 8n = n * 2^3
+    while n:
+        if n & 1:
+            result = _multiply_mod_p(_X_POW_2K[k], result)
+        n >>= 1
+        k += 1
+    return result
+
+
+def crc32c_combine(crc_a: int, crc_b: int, length_b: int) -> int:
+    """The CRC32C of ``A + B`` given ``crc32c(A)``, ``crc32c(B)`` and ``len(B)``."""
+    return _multiply_mod_p(_x_pow_8n(length_b), crc_a) ^ crc_b

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,11 +57,56 @@ def workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _shared_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(workers(), thread_name_prefix="tfckpt-read")
+        return _pool
+
+
 def _map(function: Callable[[Any], Any], items: list[Any], total_bytes: int) -> list[Any]:
     if total_bytes >= PARALLEL_BYTES and len(items) > 1 and workers() > 1:
-        with ThreadPoolExecutor(workers()) as pool:
-            return list(pool.map(function, items))
+        return list(_shared_pool().map(function, items))
     return [function(item) for item in items]
+
+
+def _split(size: int) -> list[tuple[int, int]]:
+    parts = max(1, min(workers() * 2, size // CHUNK_BYTES))
+    cuts = [size * i // parts for i in range(parts + 1)]
+    return list(itertools.pairwise(cuts))
+
+
+def read_large(shard: DataFile, array: np.ndarray, offset: int, verify: bool) -> int | None:
+    """Fills the fresh, contiguous ``array`` from ``offset`` in parallel pieces; returns
+    the CRC32C of its bytes when ``verify`` (combined from the pieces' CRCs)."""
+    memory = memoryview(array.reshape(-1).view(np.uint8))
+    pieces = _split(memory.nbytes)
+
+    def run(bounds: tuple[int, int]) -> int:
+        lo, hi = bounds
+        shard.readinto(offset + lo, memory[lo:hi])
+        return _crc32c(memory[lo:hi]) if verify else 0
+
+    return _combine(pieces, _map(run, pieces, memory.nbytes)) if verify else None
+
+
+def crc_large(data: Any) -> int:
+    """CRC32C of a large buffer, computed in parallel pieces."""
+    memory = memoryview(data).cast("B")
+    pieces = _split(memory.nbytes)
+    return _combine(pieces, _map(lambda b: _crc32c(memory[b[0] : b[1]]), pieces, memory.nbytes))
+
+
+def _combine(pieces: list[tuple[int, int]], crcs: list[int]) -> int:
+    total = crcs[0]
+    for (lo, hi), crc in zip(pieces[1:], crcs[1:]):
+        total = checksum.crc32c_combine(total, crc, hi - lo)
+    return total
 
 
 def _chunk_bounds(offsets: np.ndarray, sizes: np.ndarray, start: int) -> list[tuple[int, int]]:

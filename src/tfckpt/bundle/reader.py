@@ -299,6 +299,8 @@ class BundleReader:
         shard = self._shards.get(shard_id) or self._shard(shard_id, name)
         if offset + size > shard.size:
             shard.check_range(offset, size, name)
+        if size >= batch.PARALLEL_BYTES and batch.workers() > 1:
+            return self._read_large(name, record, shard, copy)
         if copy:
             array = np.empty(shape, storage)
             if size and (not _HAS_PREADV or os.preadv(shard.fd, [array], offset) != size):
@@ -307,6 +309,19 @@ class BundleReader:
             array = np.frombuffer(shard.view(), storage, count, offset).reshape(shape)
         if self._verify and _crc32c(array) != crc:
             self._compare_crc(name, self.entry(name), shard, _crc32c(array))
+        return array
+
+    def _read_large(self, name: str, record: _Record, shard: DataFile, copy: bool) -> np.ndarray:
+        # Large tensors: read and checksum in parallel pieces (batch.read_large).
+        storage, shape, count, _, offset, _, crc = record
+        if copy:
+            array = np.empty(shape, storage)
+            actual = batch.read_large(shard, array, offset, self._verify)
+        else:
+            array = np.frombuffer(shard.view(), storage, count, offset).reshape(shape)
+            actual = batch.crc_large(array) if self._verify else None
+        if actual is not None and actual != crc:
+            self._compare_crc(name, self.entry(name), shard, actual)
         return array
 
     def read_many(self, names: Iterable[str], *, copy: bool = True) -> dict[str, np.ndarray]:

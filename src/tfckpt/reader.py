@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -32,8 +32,13 @@ class CheckpointReader:
             self._backend = BundleReader(prefix, verify_checksums=verify_checksums)
         else:
             self._backend = V1Reader(prefix, verify_checksums=verify_checksums)
-        self._names = self._backend.keys()
-        self._name_set = frozenset(self._names)
+        self._names: list[str]
+        self._name_set: Container[str]
+        if isinstance(self._backend, BundleReader):
+            self._names, self._name_set = self._backend.visible()
+        else:
+            self._names = self._backend.keys()
+            self._name_set = frozenset(self._names)
 
     # -- TensorFlow's names ----------------------------------------------------------------
 

@@ -35,8 +35,9 @@ _INT64_LIMIT = np.uint64(1 << 63)
 class EntryColumns:
     """Decoded fields of ``n`` entries; meaningful where ``regular`` is True.
 
-    ``crc32c`` holds the *unmasked* checksums.  ``shapes[i]`` is the shape of entry ``i``
-    as a list of ints, or None for irregular entries.
+    ``crc32c`` holds the *unmasked* checksums; ``num_elements`` is -1 where the count
+    would overflow.  Shapes are held as arrays; :meth:`shape_lists` and :attr:`shapes`
+    give them as lists of Python ints.
     """
 
     def __init__(self, n: int) -> None:
@@ -46,10 +47,39 @@ class EntryColumns:
         self.offset = np.zeros(n, np.int64)
         self.size = np.zeros(n, np.int64)
         self.crc32c = np.zeros(n, np.int64)
-        self.shapes: list[list[int] | None] = [None] * n
-        self.num_elements = np.zeros(n, np.int64)  # -1 where the count would overflow
-        self._dim_owner = np.zeros(0, np.int64)  # entry of each decoded dimension
+        self.num_elements = np.zeros(n, np.int64)
+        self.rank = np.zeros(n, np.int64)
+        self.dim_first = np.zeros(n + 1, np.int64)  # dims of entry i: dims[first[i]:first[i+1]]
+        self.dims = np.zeros(0, np.int64)
+        self._shapes: list[list[int] | None] | None = None
+        self._dim_owner = np.zeros(0, np.int64)  # decoding scratch: entry of each dim
         self._dim_size = np.zeros(0, np.int64)
+
+    def shape_lists(self) -> list[list[int] | None]:
+        """A new list of every entry's shape (a new list of ints; None where irregular)."""
+        n = len(self.regular)
+        values: list[list[int] | None] = []
+        rows_in_order: list[np.ndarray] = []
+        for r in np.unique(self.rank[self.regular]).tolist():
+            rows = np.flatnonzero((self.rank == r) & self.regular)
+            rows_in_order.append(rows)
+            if r == 0:
+                values.extend([] for _ in range(len(rows)))
+            else:
+                values.extend(self.dims[self.dim_first[rows][:, None] + np.arange(r)].tolist())
+        irregular = np.flatnonzero(~self.regular)
+        rows_in_order.append(irregular)
+        values.extend([None] * len(irregular))
+        where = np.empty(n, np.int64)
+        where[np.concatenate(rows_in_order)] = np.arange(n)
+        return list(map(values.__getitem__, where.tolist()))
+
+    @property
+    def shapes(self) -> list[list[int] | None]:
+        """Every entry's shape, computed once and shared: callers must not modify them."""
+        if self._shapes is None:
+            self._shapes = self.shape_lists()
+        return self._shapes
 
 
 def decode_entries(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> EntryColumns:
@@ -111,7 +141,7 @@ def decode_entries(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) ->
         active = active[~bad & (new_pos < ends[active])]
     _decode_shapes(data, out, shape_start, shape_end)
     out.crc32c = checksum.unmask_array(crc_masked)
-    _fill_python_shapes(out)
+    _count_elements(out)
     return out
 
 
@@ -164,24 +194,19 @@ def _decode_shapes(
         out._dim_owner, out._dim_size = owner[keep], size[keep]
 
 
-def _fill_python_shapes(out: EntryColumns) -> None:
+def _count_elements(out: EntryColumns) -> None:
     owner, size = out._dim_owner, out._dim_size
     n = len(out.regular)
-    rank = np.bincount(owner, minlength=n)
-    first = np.zeros(n + 1, np.int64)
-    np.cumsum(rank, out=first[1:])
-    shapes = out.shapes
+    out.rank = np.bincount(owner, minlength=n)
+    np.cumsum(out.rank, out=out.dim_first[1:])
+    out.dims = size
     counts = out.num_elements
-    for r in np.unique(rank[out.regular]).tolist():
-        rows = np.flatnonzero((rank == r) & out.regular)
+    for r in np.unique(out.rank[out.regular]).tolist():
+        rows = np.flatnonzero((out.rank == r) & out.regular)
         if r == 0:
             counts[rows] = 1
-            for i in rows.tolist():
-                shapes[i] = []
             continue
-        matrix = size[first[rows][:, None] + np.arange(r)]
+        matrix = size[out.dim_first[rows][:, None] + np.arange(r)]
         # In floating point first, so that an overflowing product is caught.
         fits = matrix.astype(np.float64).prod(axis=1) < 2.0**62
         counts[rows] = np.where(fits, matrix.prod(axis=1), -1)
-        for i, dims in zip(rows.tolist(), matrix.tolist()):
-            shapes[i] = dims

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 import numpy as np
@@ -151,6 +151,15 @@ class BundleReader:
             self._visible = leading + names[first:] if first else names
         return list(self._visible)
 
+    def visible(self) -> tuple[list[str], Container[str]]:
+        """The visible names (see :meth:`keys`) and a container to test membership; both
+        shared with the reader (no copies), so callers must not modify them."""
+        self.keys()
+        assert self._visible is not None
+        if self._visible is self._names:
+            return self._names, self._slot  # no hidden slice entries: every key is visible
+        return self._visible, frozenset(self._visible)
+
     def all_keys(self) -> list[str]:
         """Every key of the index but the header's, per-slice entries included."""
         return list(self._names)
@@ -220,13 +229,18 @@ class BundleReader:
 
     def shape_map(self) -> dict[str, list[int]]:
         """``{name: shape}`` of every visible tensor, from the bulk-decoded index."""
-        shapes = self._columns.shapes
-        slot = self._slot
-        out: dict[str, list[int]] = {}
-        for name in self.keys():
-            shape = shapes[slot[name]]
-            out[name] = shape.copy() if shape is not None else self._shape_list(slot[name], name)
-        return out
+        shapes = self._columns.shape_lists()  # new lists: the caller may keep them
+        self.keys()
+        if self._visible is self._names:
+            out = dict(zip(self._names, shapes))
+        else:
+            slot = self._slot
+            out = {name: shapes[slot[name]] for name in self._visible or ()}
+        for i in np.flatnonzero(~self._columns.regular).tolist():
+            name = self._names[i]
+            if name in out:
+                out[name] = self._shape_list(i, name)
+        return out  # type: ignore[return-value]
 
     def dtype(self, name: str) -> dtypes.DType:
         """The dtype of ``name``; UnsupportedError for a DataType tfckpt does not know."""

@@ -32,6 +32,8 @@ from tfckpt.bundle.shards import DataFile
 CHUNK_BYTES = 8 << 20
 # Below this much data, one thread is faster than handing work to others.
 PARALLEL_BYTES = 32 << 20
+# Mean tensor size from which zero-copy checksums are spread over threads.
+LARGE_TENSOR_BYTES = 256 << 10
 # An arena may include unread gaps between tensors up to this fraction of its size.
 MAX_GAP_FRACTION = 0.1
 
@@ -201,12 +203,13 @@ def map_views(
     crcs = group.crcs.tolist()
     if verify:
         order = np.argsort(group.offsets, kind="stable")
+        in_order = order.tolist()
 
         def run(bounds: tuple[int, int]) -> list[tuple[int, int]]:
             first, last = bounds
             found = []
             for position in range(first, last):
-                i = int(order[position])
+                i = in_order[position]
                 actual = _crc32c(mapped[offsets[i] : offsets[i] + sizes[i]])
                 if actual != crcs[i]:
                     found.append((position, actual))
@@ -214,12 +217,15 @@ def map_views(
 
         start = int(group.offsets[order[0]])
         bounds = _chunk_bounds(group.offsets[order], group.sizes[order], start)
-        results = _map(run, bounds, int(group.sizes.sum()))
+        total = int(group.sizes.sum())
+        # Threads only pay off when the checksums themselves are long (they release the
+        # GIL); for many small tensors the Python loop dominates and threads contend.
+        if total < LARGE_TENSOR_BYTES * len(offsets):
+            total = 0
+        results = _map(run, bounds, total)
         _report([item for found in results for item in found], order, on_mismatch)
-    frombuffer = np.frombuffer
+    new = np.ndarray
     return {
-        name: frombuffer(mapped, storage, count, offset).reshape(shape)
-        for name, storage, shape, count, offset in zip(
-            group.names, group.storage, group.shapes, group.counts.tolist(), offsets
-        )
+        name: new(shape, storage, mapped, offset)
+        for name, storage, shape, offset in zip(group.names, group.storage, group.shapes, offsets)
     }

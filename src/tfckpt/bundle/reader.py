@@ -349,7 +349,10 @@ class BundleReader:
         names = list(names)
         fast, storage_of = self._fast_columns()
         slot = self._slot
-        slots = np.fromiter((slot.get(name, -1) for name in names), np.int64, len(names))
+        try:
+            slots = np.fromiter(map(slot.__getitem__, names), np.int64, len(names))
+        except KeyError:  # some are not in the index: read() reports them
+            slots = np.fromiter((slot.get(name, -1) for name in names), np.int64, len(names))
         chosen = np.zeros(len(names), bool)
         known = slots >= 0
         chosen[known] = fast[slots[known]]

@@ -52,6 +52,11 @@ class CheckpointReader:
         """``{name: dtype}``; dtypes have TensorFlow's ``.name`` and ``.as_numpy_dtype``."""
         return {name: self._backend.dtype(name) for name in self._names}
 
+    def get_dtype(self, name: str) -> DType:
+        """The dtype of one tensor (without building the whole dtype map)."""
+        self._require(name)
+        return self._backend.dtype(name)
+
     def _require(self, name: str) -> None:
         if name not in self._name_set:
             raise TensorNotFoundError(

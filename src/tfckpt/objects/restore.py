@@ -99,7 +99,7 @@ class Restoration:
 
 def assign(target: np.ndarray, value: Any, key: str, reader: CheckpointReader) -> None:
     """Assigns a restored value into an existing array in place, like Variable.assign."""
-    stored = reader.get_variable_to_dtype_map()[key]
+    stored = reader.get_dtype(key)
     try:
         own = dtypes.from_numpy(target.dtype)
     except TypeError:

@@ -99,6 +99,8 @@ def read_large(shard: DataFile, array: np.ndarray, offset: int, verify: bool) ->
 
 def crc_large(data: Any) -> int:
     """CRC32C of a large buffer, computed in parallel pieces."""
+    if isinstance(data, np.ndarray):  # ml_dtypes arrays export no buffer: view as bytes
+        data = data.reshape(-1).view(np.uint8)
     memory = memoryview(data).cast("B")
     pieces = _split(memory.nbytes)
     return _combine(pieces, _map(lambda b: _crc32c(memory[b[0] : b[1]]), pieces, memory.nbytes))
@@ -224,8 +226,11 @@ def map_views(
             total = 0
         results = _map(run, bounds, total)
         _report([item for found in results for item in found], order, on_mismatch)
+    # The views' base must hold a buffer export of the map (as np.frombuffer's does), so
+    # that closing the data file cannot unmap memory they still point into.
+    base = np.frombuffer(mapped, np.uint8)
     new = np.ndarray
     return {
-        name: new(shape, storage, mapped, offset)
+        name: new(shape, storage, base, offset)
         for name, storage, shape, offset in zip(group.names, group.storage, group.shapes, offsets)
     }

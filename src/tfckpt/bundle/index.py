@@ -123,6 +123,10 @@ def decode_entries(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) ->
         shape_at = after[shape_rows]
         shape_owner = rows[shape_rows]
         bad_shape = (shape_start[shape_owner] >= 0) | ~fits[shape_rows]  # repeated: merged
+        # Compared before adding, so that a length near 2**63 cannot wrap around.
+        overruns = shape_len > ends[shape_owner] - shape_at
+        bad_shape |= overruns
+        shape_len = np.where(overruns, 0, shape_len)
         shape_start[shape_owner] = shape_at
         shape_end[shape_owner] = shape_at + shape_len
         new_pos[is_shape] = shape_at + shape_len
@@ -163,6 +167,7 @@ def _decode_shapes(
         bad |= is_unknown_rank & (values != 0)  # the reader reports unknown rank itself
         length = values.astype(np.int64)
         bad |= is_dim & ((values >= _INT64_LIMIT) | (length < 0))
+        bad |= is_dim & (length > shape_end[active] - after)  # before adding: no wrap-around
         new_pos = np.where(is_dim, after + np.where(bad, 0, length), after)
         # A dim is empty (size 0) or holds exactly "08 <varint size>".
         nonempty = is_dim & ~bad & (length > 0)

@@ -9,10 +9,12 @@ and the index last, so a checkpoint is visible under its final name only once co
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import secrets
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -20,13 +22,21 @@ import numpy as np
 
 from tfckpt import checksum, dtypes
 from tfckpt.bundle.naming import data_filename, index_filename
-from tfckpt.bundle.strings import encode_joined, encode_strings
+from tfckpt.bundle.strings import encode_string_chunks, encode_string_head, encode_strings
 from tfckpt.errors import InvalidArgumentError
 from tfckpt.proto import tensor_bundle_pb2
+from tfckpt.table.format import encode_varint
 from tfckpt.table.writer import TableWriter
 from tfckpt.tensor_slice import TensorSlice, encode_slice_key
 
-_WRITE_BUFFER = 8 << 20  # TensorFlow buffers its data file writes in 8 MiB too
+# Small tensors are staged in a buffer that stays in the CPU cache; 20,000 tensors of a few
+# KiB write 5x faster through 256 KiB than through TensorFlow's 8 MiB.  Larger writes go
+# straight from the array's memory (BufferedWriter passes them through).
+_WRITE_BUFFER = 256 << 10
+# Data at least this large is checksummed in a thread while it is written (crc32c and the
+# write both release the GIL), so a large save costs about the write alone.
+_PARALLEL_CRC = 4 << 20
+_STRING_ENUM = dtypes.string.as_datatype_enum
 
 
 def _as_bytes(value: Any, name: str) -> bytes:
@@ -133,12 +143,46 @@ class BundleWriter:
         self._raw = io.FileIO(self._data_temp, "wb")
         self._out = io.BufferedWriter(self._raw, buffer_size=_WRITE_BUFFER)
         self._size = 0
-        self._entries: dict[bytes, Any] = {}
+        # key -> serialized BundleEntryProto, or the proto of a sliced tensor's full entry
+        self._entries: dict[bytes, bytes | Any] = {}
+        self._native_order = big_endian == (sys.byteorder == "big")
+        # dtypes add() writes as they are: native storage dtypes (all sizes when the bundle's
+        # byte order is the machine's, else single bytes only)
+        self._native = {
+            np_dtype: tf_dtype.as_datatype_enum
+            for np_dtype, tf_dtype in _native_dtypes().items()
+            if self._native_order or np_dtype.itemsize == 1
+        }
         self._done = False
 
     def add(self, name: str, value: Any, *, dtype: Any = None) -> None:
-        """Appends tensor ``name``; ``dtype`` optionally forces its TensorFlow dtype."""
+        """Appends tensor ``name``; ``dtype`` optionally forces its TensorFlow dtype.
+
+        A :class:`StringPieces` value is a scalar string written piece by piece.
+        """
         key = self._new_key(name)
+        if dtype is None and type(value) is np.ndarray and value.flags.c_contiguous:
+            # Fast path: a contiguous array whose dtype is its own storage, no conversion.
+            enum = self._native.get(value.dtype)
+            if enum is not None:
+                size = value.nbytes
+                offset = self._size
+                if size < _PARALLEL_CRC:
+                    crc = checksum.crc32c(value)
+                    if size:
+                        self._out.write(value)
+                else:
+                    crc = self._write_buffer(value, size)
+                self._size = offset + size
+                self._entries[key] = entry_bytes(enum, value.shape, offset, size, crc)
+                return
+        if type(value) is StringPieces:
+            if dtype is not None and dtype != "string":
+                raise InvalidArgumentError(
+                    f"tensor {name!r}: StringPieces are a string tensor", tensor=name
+                )
+            self._entries[key] = self._write_pieces(value)
+            return
         array, tf_dtype = to_array(value, name, dtype)
         self._entries[key] = self._write(name, array, tf_dtype)
 
@@ -180,7 +224,7 @@ class BundleWriter:
             return
         key = name.encode("utf-8", "surrogateescape")
         full = self._entries.get(key)
-        if full is not None and not full.slices:
+        if isinstance(full, bytes):  # whole tensors' entries are stored serialized
             raise InvalidArgumentError(f"tensor {name!r} was already added whole", tensor=name)
         if full is not None and (
             full.dtype != tf_dtype.as_datatype_enum
@@ -217,8 +261,10 @@ class BundleWriter:
             )
 
     def _new_key(self, name: str) -> bytes:
-        self._check_open()
-        self._check_name(name)
+        if self._done:
+            self._check_open()
+        if type(name) is not str or not name:
+            self._check_name(name)
         key = name.encode("utf-8", "surrogateescape")
         if key in self._entries:
             raise InvalidArgumentError(
@@ -226,32 +272,70 @@ class BundleWriter:
             )
         return key
 
-    def _write(self, name: str, array: np.ndarray, tf_dtype: dtypes.DType) -> Any:
-        entry = tensor_bundle_pb2.BundleEntryProto()
-        entry.dtype = tf_dtype.as_datatype_enum
-        _set_shape(entry, array.shape)
-        entry.offset = self._size
+    def _write(self, name: str, array: np.ndarray, tf_dtype: dtypes.DType) -> bytes:
+        """Writes a converted array's data; returns its serialized entry."""
         if tf_dtype.name == "string":
-            pieces, crc = _encode_string_array(array, name, self.big_endian)
-            size = 0
-            for piece in pieces:
-                self._out.write(piece)
-                size += len(piece)
-        else:
+            return self._write_strings(name, array)
+        unit = _swap_unit(array.dtype)
+        if unit > 1 and not self._native_order:
+            # byte_swap_tensor.cc: every element swapped, complex numbers by component.
             flat = array.reshape(-1)
-            unit = _swap_unit(flat.dtype)
-            if unit > 1 and self.big_endian != (sys.byteorder == "big"):
-                # byte_swap_tensor.cc: every element swapped, complex numbers by component.
-                flat = flat.view(f"u{unit}").byteswap().view(flat.dtype)
-            data = flat.view(np.uint8)
-            crc = checksum.crc32c(data)
-            size = data.size
+            swapped = flat.view(f"u{unit}").byteswap().view(flat.dtype).reshape(array.shape)
+            return self._write_numeric(swapped, tf_dtype)
+        return self._write_numeric(array, tf_dtype)
+
+    def _write_numeric(self, array: np.ndarray, tf_dtype: dtypes.DType) -> bytes:
+        """Writes a C-contiguous array's memory as it is (no copy)."""
+        offset = self._size
+        size = array.nbytes
+        crc = self._write_buffer(array, size)
+        self._size = offset + size
+        return entry_bytes(tf_dtype.as_datatype_enum, array.shape, offset, size, crc)
+
+    def _write_strings(self, name: str, array: np.ndarray) -> bytes:
+        flat = array.reshape(-1).tolist()
+        try:
+            pieces, crc = encode_string_chunks(flat, self.big_endian)
+        except TypeError:  # str elements (encoded as UTF-8) or values to reject by name
+            pieces, crc = encode_strings([_as_bytes(v, name) for v in flat], self.big_endian)
+        offset = self._size
+        write = self._out.write
+        for piece in pieces:
+            write(piece)
+            self._size += len(piece)
+        return entry_bytes(_STRING_ENUM, array.shape, offset, self._size - offset, crc)
+
+    def _write_pieces(self, value: StringPieces) -> bytes:
+        offset = self._size
+        sizes = [_nbytes(piece) for piece in value.pieces]
+        total = sum(sizes)
+        head, crc = encode_string_head(np.array([total], np.uint64), self.big_endian)
+        for piece in head:
+            self._out.write(piece)
+            self._size += len(piece)
+        for piece, size in zip(value.pieces, sizes):
+            crc = self._write_buffer(piece, size, crc)
+            self._size += size
+        return entry_bytes(_STRING_ENUM, (), offset, self._size - offset, crc)
+
+    def _write_buffer(self, data: Any, size: int, crc: int = 0) -> int:
+        """Writes a contiguous buffer of ``size`` bytes; returns ``crc`` extended over it."""
+        if size < _PARALLEL_CRC:
             if size:
-                self._out.write(memoryview(data))
-        entry.size = size
-        entry.crc32c = checksum.mask(crc)
-        self._size += size
-        return entry
+                self._out.write(data)
+            return checksum.crc32c(data, crc)
+        result: list[int] = []
+        worker = threading.Thread(
+            target=lambda: result.append(checksum.crc32c(data, crc)), name="tfckpt-crc32c"
+        )
+        worker.start()
+        try:
+            self._out.write(data)
+        finally:
+            worker.join()
+        if not result:  # pragma: no cover - crc32c failed in the thread; raise it here
+            return checksum.crc32c(data, crc)
+        return result[0]
 
     def finish(self) -> str:
         """Completes the checkpoint and moves it into place; returns the prefix.
@@ -270,8 +354,12 @@ class BundleWriter:
             with open(self._index_temp, "wb") as f:
                 table = TableWriter(f)
                 table.add(b"", _header_bytes(self.big_endian))
-                for key in sorted(self._entries):
-                    table.add(key, self._entries[key].SerializeToString(deterministic=True))
+                entries = self._entries
+                for key in sorted(entries):
+                    entry = entries[key]
+                    if not isinstance(entry, bytes):
+                        entry = entry.SerializeToString(deterministic=True)
+                    table.add(key, entry)
                 table.finish()
                 f.flush()
                 if self.durable:
@@ -319,17 +407,89 @@ def _set_shape(entry: Any, shape: Iterable[int]) -> None:
         entry.shape.dim.add().size = int(size)
 
 
-def _encode_string_array(array: np.ndarray, name: str, big_endian: bool) -> tuple[list[bytes], int]:
-    flat = array.reshape(-1).tolist()
-    try:
-        # Fast path: every element is bytes (join rejects str and non-buffers).
-        payload = b"".join(flat)
-        lengths = np.fromiter(map(len, flat), dtype=np.uint64, count=len(flat))
-        if int(lengths.sum()) == len(payload):  # no multi-byte-item memoryviews
-            return encode_joined(lengths, payload, big_endian)
-    except TypeError:
-        pass
-    return encode_strings([_as_bytes(v, name) for v in flat], big_endian)
+class StringPieces:
+    """A scalar string tensor given as buffers whose concatenation is its value.
+
+    :meth:`BundleWriter.add` writes the buffers one after the other without joining them;
+    NumpyState passes an array's ``.npy`` header and the array's own memory this way.
+    Pieces are ``bytes`` or C-contiguous NumPy arrays, which must not change until added.
+    """
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, pieces: Iterable[Any]) -> None:
+        self.pieces = tuple(pieces)
+
+
+def _nbytes(piece: Any) -> int:
+    if isinstance(piece, np.ndarray):
+        if not piece.flags.c_contiguous:
+            raise InvalidArgumentError("StringPieces arrays must be C-contiguous")
+        return int(piece.nbytes)
+    return memoryview(piece).nbytes
+
+
+def _native_dtypes() -> dict[np.dtype[Any], dtypes.DType]:
+    """NumPy dtype -> TensorFlow dtype for the dtypes stored as they are (not quantized).
+
+    ml_dtypes' types (bfloat16, float8_*, int4, ...) are included once ml_dtypes is
+    imported (arrays of them import it); this never imports it (``import tfckpt`` does not).
+    """
+    return _native_dtype_table("ml_dtypes" in sys.modules)
+
+
+@functools.cache
+def _native_dtype_table(with_ml_dtypes: bool) -> dict[np.dtype[Any], dtypes.DType]:
+    table: dict[np.dtype[Any], dtypes.DType] = {}
+    for enum in range(1, 64):
+        tf_dtype = dtypes.from_enum(enum)
+        if tf_dtype is None or not tf_dtype.is_numeric_storage or tf_dtype.is_quantized:
+            continue
+        if not with_ml_dtypes:
+            try:
+                np.dtype(tf_dtype.name)
+            except TypeError:
+                continue  # an ml_dtypes type
+        storage = tf_dtype.storage_dtype
+        if dtypes.from_numpy(storage) is tf_dtype:
+            table[storage] = tf_dtype
+    return table
+
+
+def entry_bytes(enum: int, shape: tuple[int, ...], offset: int, size: int, crc: int) -> bytes:
+    """A serialized BundleEntryProto without slices, as protobuf serializes it.
+
+    ``crc`` is the unmasked CRC32C of the data.  Fields in number order, proto3 scalars
+    omitted when zero (tensor_bundle.proto: dtype=1, shape=2, shard_id=3 (always 0 here),
+    offset=4, size=5, crc32c=6 fixed32); the shape message is present even when empty.
+    """
+    out = _entry_head(enum, shape)
+    if offset:
+        out += b"\x20" + (bytes((offset,)) if offset < 0x80 else encode_varint(offset))
+    if size:
+        out += b"\x28" + (bytes((size,)) if size < 0x80 else encode_varint(size))
+    masked = ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
+    if masked:  # checksum.mask, inlined: this runs once per tensor
+        out += b"\x35" + masked.to_bytes(4, "little")
+    return out
+
+
+_MASK_DELTA = 0xA282EAD8  # crc32c.h kMaskDelta
+
+
+@functools.lru_cache(maxsize=4096)
+def _entry_head(enum: int, shape: tuple[int, ...]) -> bytes:
+    """dtype and shape fields (TensorShapeProto: dim=2 {size=1}, 0 sizes omitted)."""
+    dims = b"".join(
+        b"\x12\x00" if d == 0 else _length_delimited(b"\x12", b"\x08" + encode_varint(d))
+        for d in shape
+    )
+    dtype_field = b"\x08" + encode_varint(enum) if enum else b""
+    return dtype_field + _length_delimited(b"\x12", dims)
+
+
+def _length_delimited(tag: bytes, body: bytes) -> bytes:
+    return tag + encode_varint(len(body)) + body
 
 
 def _fsync_directory(directory: str) -> None:

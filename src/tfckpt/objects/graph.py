@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tfckpt.objects import trackable
-from tfckpt.objects.keys import VARIABLE_VALUE, attribute_key
+from tfckpt.objects.keys import ATTRIBUTES, VARIABLE_VALUE, escape_local_name, object_path_key
 from tfckpt.proto import trackable_object_graph_pb2
 
 
@@ -32,35 +32,56 @@ class Node:
     attributes: dict[str, tuple[str, str, Callable[[], Any]]] = field(default_factory=dict)
 
 
-def attributes_of(obj: Any, path: tuple[str, ...]) -> dict[str, tuple[str, str, Callable[[], Any]]]:
+def attributes_of(
+    obj: Any, path: tuple[str, ...], prefix: str | None = None
+) -> dict[str, tuple[str, str, Callable[[], Any]]]:
+    """The attributes of the object at ``path``; ``prefix`` is its escaped key prefix
+    (``object_path_key(path)``) when the caller has it."""
+    if prefix is None:
+        prefix = object_path_key(path)
     if isinstance(obj, np.ndarray):
-        return {VARIABLE_VALUE: ("/".join(path), attribute_key(path, VARIABLE_VALUE), lambda: obj)}
+        return {
+            VARIABLE_VALUE: ("/".join(path), _attribute_key(prefix, VARIABLE_VALUE), lambda: obj)
+        }
     getter = getattr(obj, "_tfckpt_attributes", None)
     if getter is None:
         return {}
     return {
-        name: (full_name, attribute_key(path, name), value_fn)
+        name: (full_name, _attribute_key(prefix, name), value_fn)
         for name, (full_name, value_fn) in getter().items()
     }
+
+
+def _attribute_key(prefix: str, attribute: str) -> str:
+    """keys.attribute_key from the escaped object path."""
+    return f"{prefix}/{ATTRIBUTES}/{attribute}" if prefix else f"{ATTRIBUTES}/{attribute}"
 
 
 def collect(root: Any) -> list[Node]:
     """Breadth-first list of the nodes reachable from ``root``."""
     nodes = [Node(root, ())]
+    prefixes = [""]  # escaped key prefix of each node, built from its parent's
     ids = {id(root): 0}
     keep_alive = [root]  # ids stay unique while the objects are alive
     queue = deque([0])
     while queue:
-        node = nodes[queue.popleft()]
-        node.attributes = attributes_of(node.obj, node.path)
+        index = queue.popleft()
+        node = nodes[index]
+        node.attributes = attributes_of(node.obj, node.path, prefixes[index])
+        if type(node.obj) is np.ndarray:
+            continue  # a variable: no children
+        parent_prefix = prefixes[index]
         for name, child in trackable.children(node.obj):
-            trackable.check_child(child, f"object {'/'.join((*node.path, name))!r}")
+            if type(child) is not np.ndarray:
+                trackable.check_child(child, f"object {'/'.join((*node.path, name))!r}")
             child_id = ids.get(id(child))
             if child_id is None:
                 child_id = len(nodes)
                 ids[id(child)] = child_id
                 keep_alive.append(child)
                 nodes.append(Node(child, (*node.path, name)))
+                escaped = escape_local_name(name)
+                prefixes.append(f"{parent_prefix}/{escaped}" if parent_prefix else escaped)
                 queue.append(child_id)
             node.children.append((name, child_id))
     return nodes

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tfckpt.bundle.writer import StringPieces
 from tfckpt.errors import DataLossError, InvalidArgumentError
 from tfckpt.objects.keys import LEGACY_NUMPY_ATTRIBUTE, PY_STATE
 
@@ -32,6 +33,49 @@ def serialize_array(value: np.ndarray | np.generic, name: str = "") -> bytes:
             tensor=name,
         ) from None
     return buffer.getvalue()
+
+
+def serialize_pieces(value: np.ndarray | np.generic, name: str = "") -> StringPieces:
+    """:func:`serialize_array` as pieces: the ``.npy`` header, then the array's own memory.
+
+    The concatenation equals ``numpy.save``'s bytes (numpy/lib/format.py ``write_array``:
+    C-contiguous arrays as they are, Fortran-contiguous ones in Fortran order, others in C
+    order), without copying a contiguous array.
+    """
+    array = np.asanyarray(value)
+    if array.dtype.hasobject or not getattr(type(array.dtype), "_legacy", False):
+        return StringPieces([serialize_array(value, name)])  # raises the error np.save would
+    header = _npy_header(array)
+    if header is None:
+        return StringPieces([serialize_array(value, name)])
+    if array.flags.c_contiguous:
+        data = np.asarray(array)
+    elif array.flags.f_contiguous:
+        data = np.asarray(array.T)  # header says fortran_order: the memory as it is
+    else:
+        data = np.ascontiguousarray(array)
+    if data.nbytes == 0:
+        return StringPieces([header])
+    return StringPieces([header, data.reshape(-1).view(np.uint8)])
+
+
+def _npy_header(array: np.ndarray) -> bytes | None:
+    """The header ``numpy.save`` writes for ``array`` (format 1.0, or 2.0 when it does not
+    fit), or None when only format 3.0 holds it (non-Latin-1 field names)."""
+    fields = np.lib.format.header_data_from_array_1_0(array)
+    for write_header in (
+        np.lib.format.write_array_header_1_0,
+        np.lib.format.write_array_header_2_0,
+    ):
+        buffer = io.BytesIO()
+        try:
+            write_header(buffer, fields)
+        except ValueError:  # too long for format 1.0
+            continue
+        except UnicodeEncodeError:
+            return None
+        return buffer.getvalue()
+    return None
 
 
 def deserialize_array(data: bytes, name: str = "", path: str | None = None) -> np.ndarray:
@@ -59,7 +103,7 @@ class _NumpyWrapper:
         return []
 
     def _tfckpt_attributes(self) -> dict[str, tuple[str, Any]]:
-        return {PY_STATE: ("", lambda: np.array(serialize_array(self.array, self.name), object))}
+        return {PY_STATE: ("", lambda: serialize_pieces(self.array, self.name))}
 
     def _tfckpt_restore(self, attribute: str, value: Any, path: str | None = None) -> None:
         self.array = deserialize_array(bytes(value), self.name, path)

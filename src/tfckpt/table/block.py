@@ -93,23 +93,31 @@ class BlockBuilder:
         self._last_key = b""
 
     def add(self, key: bytes, value: bytes) -> None:
-        shared = 0
+        """Appends an entry (keys in increasing order; the caller checks)."""
+        buf = self._buffer
         if self._counter < self._restart_interval:
             last = self._last_key
-            limit = min(len(last), len(key))
-            while shared < limit and last[shared] == key[shared]:
-                shared += 1
+            n = min(len(last), len(key))
+            # Shared prefix length without a Python loop: the first differing byte is the
+            # highest set byte of the XOR of the two n-byte prefixes read big-endian.
+            diff = int.from_bytes(last[:n], "big") ^ int.from_bytes(key[:n], "big")
+            shared = n - ((diff.bit_length() + 7) >> 3)
+            self._counter += 1
         else:
-            self._restarts.append(len(self._buffer))
-            self._counter = 0
-        buf = self._buffer
-        buf += encode_varint(shared)
-        buf += encode_varint(len(key) - shared)
-        buf += encode_varint(len(value))
-        buf += key[shared:]
+            self._restarts.append(len(buf))
+            self._counter = 1
+            shared = 0
+        unshared = len(key) - shared
+        value_length = len(value)
+        if unshared < 0x80 and value_length < 0x80 and shared < 0x80:
+            buf += bytes((shared, unshared, value_length))  # three one-byte varints
+        else:
+            buf += encode_varint(shared)
+            buf += encode_varint(unshared)
+            buf += encode_varint(value_length)
+        buf += key[shared:] if shared else key
         buf += value
         self._last_key = key
-        self._counter += 1
 
     def size_estimate(self) -> int:
         """Size of the finished block if it were finished now."""

@@ -43,8 +43,23 @@ _U32 = struct.Struct("<I")
 
 def encode_varint(value: int) -> bytes:
     """LEB128 varint, as core/lib/core/coding.cc ``PutVarint64`` writes it."""
+    # Unrolled up to four bytes (values below 2**28, e.g. every offset in a data file of
+    # 256 MiB): the writer encodes a few per tensor.
     if value < 0x80:
         return bytes((value,))
+    if value < 0x4000:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes(((value & 0x7F) | 0x80, ((value >> 7) & 0x7F) | 0x80, value >> 14))
+    if value < 0x10000000:
+        return bytes(
+            (
+                (value & 0x7F) | 0x80,
+                ((value >> 7) & 0x7F) | 0x80,
+                ((value >> 14) & 0x7F) | 0x80,
+                value >> 21,
+            )
+        )
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)

@@ -65,22 +65,23 @@ class TableWriter:
         """Appends an entry; keys must be strictly increasing."""
         if self._closed:
             raise ValueError("table writer is finished")
-        if self._last_key is not None:
-            if key <= self._last_key:
+        last_key = self._last_key
+        if last_key is not None:
+            if key <= last_key:
                 raise ValueError(
-                    f"table keys must be strictly increasing: {key!r} after {self._last_key!r}"
+                    f"table keys must be strictly increasing: {key!r} after {last_key!r}"
                 )
             # An entry at least twice the block size gets a block of its own.
             if len(key) + len(value) >= 2 * self._block_size:
                 self._flush()
-        if self._pending_handle is not None:
-            assert self._last_key is not None
-            separator = shortest_separator(self._last_key, key)
-            self._index_block.add(separator, self._pending_handle.encode())
-            self._pending_handle = None
+            if self._pending_handle is not None:
+                separator = shortest_separator(last_key, key)
+                self._index_block.add(separator, self._pending_handle.encode())
+                self._pending_handle = None
         self._last_key = key
-        self._data_block.add(key, value)
-        if self._data_block.size_estimate() >= self._block_size:
+        block = self._data_block
+        block.add(key, value)
+        if block.size_estimate() >= self._block_size:
             self._flush()
 
     def _flush(self) -> None:

@@ -301,3 +301,32 @@ def test_bundle_corrupt_lengths_checksum_names_tensor(tmp_path):
         reader.get_tensor("s")
     assert info.value.tensor == "s"
     assert str(path) in str(info.value)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.binary(max_size=300), max_size=400),
+    st.sampled_from([None, 1, 7, 64]),
+)
+def test_split_strings_matches_slicing(strings, chunk):
+    """The struct-based splitter gives exactly the slices, across chunk boundaries too."""
+    import tfckpt.bundle.strings as module
+
+    lengths = np.array([len(s) for s in strings], np.uint64)
+    body = np.frombuffer(b"".join(strings) + b"tail", np.uint8)
+    old = module._SPLIT_CHUNK
+    try:
+        if chunk is not None:
+            module._SPLIT_CHUNK = chunk
+        assert module.split_strings(body, lengths) == strings
+    finally:
+        module._SPLIT_CHUNK = old
+
+
+def test_split_strings_long_and_nul_terminated_strings():
+    import tfckpt.bundle.strings as module
+
+    strings = [b"\x00" * 5, b"", b"a\x00", b"x" * (module._MAX_TABLE_LENGTH + 1)] * 40
+    lengths = np.array([len(s) for s in strings], np.uint64)
+    assert module.split_strings(b"".join(strings), lengths) == strings
+    assert module.split_strings(b"".join(strings[:-1]), lengths[:-1]) == strings[:-1]

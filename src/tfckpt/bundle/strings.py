@@ -16,6 +16,7 @@ Encoding and decoding are vectorised with NumPy; no per-element Python arithmeti
 from __future__ import annotations
 
 import itertools
+import struct
 from typing import Any
 
 import numpy as np
@@ -195,10 +196,42 @@ def decode_strings(
             f"the string lengths add up to {total} bytes but the entry holds "
             f"{raw.size - body_start} bytes of string data"
         )
-    body = bytes(raw[body_start:])
+    body = raw[body_start:]
     crc = checksum.crc32c(body, crc)
-    offsets = np.zeros(count + 1, np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    bounds = offsets.tolist()
-    strings = [body[a:b] for a, b in itertools.pairwise(bounds)]
-    return strings, crc
+    return split_strings(body, lengths), crc
+
+
+# split_strings makes the bytes objects with struct: a format of "<n>s" codes, one per
+# string, is unpacked in C.  Formats are built for this many strings at a time, from a
+# table of codes for every length up to the longest (when that is short enough).
+_SPLIT_CHUNK = 1 << 16
+_MAX_TABLE_LENGTH = 1 << 16
+
+
+def split_strings(body: Any, lengths: np.ndarray) -> list[bytes]:
+    """Cuts ``body`` (a contiguous buffer) into consecutive strings of ``lengths`` bytes
+    (which add up to at most its size)."""
+    count = len(lengths)
+    if count == 0:
+        return []
+    longest = int(lengths.max())
+    if longest > _MAX_TABLE_LENGTH or count < 64:
+        data = bytes(body)
+        offsets = np.zeros(count + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return [data[a:b] for a, b in itertools.pairwise(offsets.tolist())]
+    codes = [b"%ds" % n for n in range(longest + 1)]
+    width = len(codes[-1])
+    table = np.frombuffer(b"".join(c.ljust(width, b"\0") for c in codes), np.uint8)
+    table = table.reshape(-1, width)
+    code_length = np.array([len(c) for c in codes], np.int64)
+    columns = np.arange(width)
+    strings: list[bytes] = []
+    position = 0
+    for start in range(0, count, _SPLIT_CHUNK):
+        part = lengths[start : start + _SPLIT_CHUNK].astype(np.intp)
+        chosen = table[part]
+        fmt = chosen[columns < code_length[part][:, None]].tobytes().decode("ascii")
+        strings.extend(struct.Struct(fmt).unpack_from(body, position))
+        position += int(part.sum())
+    return strings

@@ -1544,3 +1544,84 @@ def test_manager_fixture_state_file_text_is_what_tfckpt_writes(tmp_path):
         state["last_preserved_timestamp"],
     )
     assert text == state["text"] == state_file(OBJECTS / "manager")
+
+
+# -- zero-copy NumpyState restore -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(24, dtype=np.float32).reshape(2, 3, 4),
+        np.asfortranarray(np.arange(12, dtype=np.int16).reshape(3, 4)),
+        np.zeros((0, 5), np.float64),
+        np.array(7, np.int64),
+        np.array([1 + 2j], np.complex64),
+        np.zeros(3, dtype=[("a", "<i4"), ("b", "<f8")]),
+    ],
+    ids=["c-order", "fortran", "empty", "0-d", "complex", "structured"],
+)
+def test_deserialize_array_from_a_view_matches_np_load(array):
+    from tfckpt.objects.numpy_state import deserialize_array
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    data = buffer.getvalue()
+    got = deserialize_array(memoryview(data))
+    want = np.load(io.BytesIO(data), allow_pickle=False)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.flags.writeable
+    np.testing.assert_array_equal(got, want)
+    assert got.flags.f_contiguous == want.flags.f_contiguous
+
+
+def test_deserialize_array_version_2_header_and_corrupt_bytes():
+    from numpy.lib import format as npy_format
+
+    from tfckpt.objects.numpy_state import deserialize_array
+
+    array = np.arange(10, dtype=np.uint8)
+    buffer = io.BytesIO()
+    npy_format.write_array(buffer, array, version=(2, 0))
+    data = buffer.getvalue()
+    np.testing.assert_array_equal(deserialize_array(data), array)
+    with pytest.raises(tfckpt.DataLossError, match="tensor 'x'"):
+        deserialize_array(data[:-3], "x")  # truncated data
+    with pytest.raises(tfckpt.DataLossError, match="without pickle"):
+        deserialize_array(b"\x80\x04not npy", "x")
+    pickled = io.BytesIO()
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(tfckpt.DataLossError, match="without pickle"):
+        deserialize_array(pickled.getvalue(), "x")
+
+
+def test_get_bytes_view_is_a_checked_zero_copy_view(tmp_path):
+    prefix = tfckpt.save_tensors(tmp_path / "m", {"blob": b"x" * 1000, "w": np.zeros(3)})
+    with tfckpt.load_checkpoint(prefix) as reader:
+        view = reader.get_bytes_view("blob")
+        assert isinstance(view, memoryview) and view.readonly and bytes(view) == b"x" * 1000
+        with pytest.raises(tfckpt.InvalidArgumentError, match="'w'"):
+            reader.get_bytes_view("w")
+        with pytest.raises(tfckpt.TensorNotFoundError):
+            reader.get_bytes_view("missing")
+    data = next(tmp_path.glob("m.data-*"))
+    raw = bytearray(data.read_bytes())
+    raw[raw.index(b"x" * 1000) + 10] ^= 1
+    data.write_bytes(bytes(raw))
+    with (
+        tfckpt.load_checkpoint(prefix) as reader,
+        pytest.raises(tfckpt.DataLossError, match="blob"),
+    ):
+        reader.get_bytes_view("blob")
+
+
+def test_numpy_state_restore_is_independent_of_the_file(tmp_path):
+    state = tfckpt.NumpyState()
+    state.x = np.arange(1000, dtype=np.float32)
+    path = tfckpt.Checkpoint(state=state).write(str(tmp_path / "ckpt"))
+    restored = tfckpt.NumpyState()
+    tfckpt.Checkpoint(state=restored).read(path).assert_consumed()
+    for f in tmp_path.glob("ckpt*"):
+        f.unlink()
+    restored.x[0] = 5  # writable, owned copy: the files are gone and nothing breaks
+    np.testing.assert_array_equal(restored.x[1:], state.x[1:])

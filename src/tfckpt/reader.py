@@ -11,7 +11,7 @@ import numpy as np
 from tfckpt import paths
 from tfckpt.bundle.reader import BundleReader
 from tfckpt.dtypes import DType
-from tfckpt.errors import TensorNotFoundError
+from tfckpt.errors import InvalidArgumentError, TensorNotFoundError
 from tfckpt.legacy.reader import V1Reader
 from tfckpt.tensor_slice import TensorSlice
 
@@ -80,6 +80,22 @@ class CheckpointReader:
             self._require(name)
         array = self._backend.read(name, copy=copy)
         return array if array.ndim else array[()]
+
+    def get_bytes_view(self, name: str) -> memoryview:
+        """A 0-d string tensor's bytes without copying them: a read-only memoryview of the
+        data file's memory map (V2 checkpoints), checksum verified.  For large serialized
+        values (NumpyState's ``.npy`` bytes, say) that are parsed once and dropped."""
+        self._require(name)
+        if isinstance(self._backend, BundleReader):
+            return self._backend.read_string_view(name)
+        value = self.get_tensor(name)
+        if not isinstance(value, bytes):
+            raise InvalidArgumentError(
+                f"{self.prefix!r}, tensor {name!r}: not a scalar string",
+                path=self.prefix,
+                tensor=name,
+            )
+        return memoryview(value)
 
     def get_tensors(
         self, names: Iterable[str] | None = None, *, copy: bool = True

@@ -15,10 +15,11 @@ from tfckpt.bundle.index import decode_entries
 from tfckpt.bundle.naming import data_filename, index_filename
 from tfckpt.bundle.partial import Bounds, gather, normalize_index
 from tfckpt.bundle.shards import DataFile
-from tfckpt.bundle.strings import StringDecodeError, decode_strings
+from tfckpt.bundle.strings import StringDecodeError, decode_string_view, decode_strings
 from tfckpt.errors import (
     CheckpointNotFoundError,
     DataLossError,
+    InvalidArgumentError,
     TensorNotFoundError,
     UnsupportedError,
 )
@@ -445,6 +446,25 @@ class BundleReader:
         self._records = records
         return records
 
+    def read_string_view(self, name: str) -> memoryview:
+        """A 0-d string tensor's bytes as a read-only view of the memory map (no copy),
+        checksum verified; InvalidArgumentError for any other tensor."""
+        entry = self.entry(name)
+        dtype = self.dtype(name)
+        shape = tuple(d.size for d in entry.shape.dim)
+        if dtype.name != "string" or shape != () or entry.slices:
+            raise InvalidArgumentError(
+                f"{self.prefix!r}, tensor {name!r}: not a scalar string but {dtype.name} "
+                f"{list(shape)}",
+                path=self.prefix,
+                tensor=name,
+            )
+        shard = self._shard(entry.shard_id, name)
+        shard.check_range(entry.offset, entry.size, name)
+        if entry.size == 0:
+            return memoryview(b"")
+        return self._read_strings(name, entry, shard, (), 1, as_view=True)[()]  # type: ignore[no-any-return]
+
     def _read_general(self, name: str, copy: bool) -> np.ndarray:
         entry = self.entry(name)
         dtype = self.dtype(name)
@@ -514,13 +534,26 @@ class BundleReader:
             )
 
     def _read_strings(
-        self, name: str, entry: Entry, shard: DataFile, shape: tuple[int, ...], count: int
+        self,
+        name: str,
+        entry: Entry,
+        shard: DataFile,
+        shape: tuple[int, ...],
+        count: int,
+        as_view: bool = False,
     ) -> np.ndarray:
+        """String tensors as object arrays of bytes; ``as_view`` (0-d only) puts a read-only
+        memoryview of the memory map in the array instead of a copy of the bytes."""
         out = np.empty(shape, dtype=object)
         if entry.size == 0 and count == 0:
             return out  # TensorFlow writes 4 checksum bytes even then, but tolerates none
         data = shard.view()[entry.offset : entry.offset + entry.size]
         try:
+            if as_view and shape == ():
+                out[()], crc = decode_string_view(data, self.big_endian)
+                if self._verify:
+                    self._compare_crc(name, entry, shard, crc)
+                return out
             strings, crc = decode_strings(data, count, self.big_endian)
         except StringDecodeError as exc:
             raise DataLossError(

@@ -167,6 +167,18 @@ def decode_strings(
     Raises StringDecodeError when the layout does not hold together or the lengths'
     checksum does not match (the caller checks the entry CRC).
     """
+    body, lengths, crc = _decode_layout(data, count, big_endian)
+    return split_strings(body, lengths), crc
+
+
+def decode_string_view(data: Any, big_endian: bool = False) -> tuple[memoryview, int]:
+    """Like :func:`decode_strings` for one string, returned as a view of ``data`` (no copy)."""
+    body, _, crc = _decode_layout(data, 1, big_endian)
+    return memoryview(body), crc
+
+
+def _decode_layout(data: Any, count: int, big_endian: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """Checks the layout; returns the string bytes (a view), the lengths and the entry CRC."""
     raw = np.frombuffer(data, np.uint8)
     lengths, used = decode_varints(raw, count)
     crc = lengths_checksum(lengths, big_endian)
@@ -198,7 +210,7 @@ def decode_strings(
         )
     body = raw[body_start:]
     crc = checksum.crc32c(body, crc)
-    return split_strings(body, lengths), crc
+    return body, lengths, crc
 
 
 # split_strings makes the bytes objects with struct: a format of "<n>s" codes, one per

@@ -78,10 +78,17 @@ def _npy_header(array: np.ndarray) -> bytes | None:
     return None
 
 
-def deserialize_array(data: bytes, name: str = "", path: str | None = None) -> np.ndarray:
-    """Loads ``numpy.save`` bytes with ``allow_pickle=False``."""
+def deserialize_array(data: Any, name: str = "", path: str | None = None) -> np.ndarray:
+    """Loads ``numpy.save`` bytes (any buffer) with ``allow_pickle=False``.
+
+    The common formats (1.0 and 2.0 headers, no object fields) are read with a single copy
+    straight from ``data``; anything else goes through ``numpy.load``.
+    """
+    array = _load_npy_fast(memoryview(data).cast("B"))
+    if array is not None:
+        return array
     try:
-        return np.load(io.BytesIO(data), allow_pickle=False)
+        return np.load(io.BytesIO(bytes(data)), allow_pickle=False)
     except Exception as exc:  # ValueError for pickled data, others for corrupt bytes
         raise DataLossError(
             f"{path!r}, tensor {name!r}: not a NumPy array saved without pickle ({exc})",
@@ -90,10 +97,46 @@ def deserialize_array(data: bytes, name: str = "", path: str | None = None) -> n
         ) from None
 
 
+def _load_npy_fast(view: memoryview) -> np.ndarray | None:
+    # numpy/lib/format.py: magic "\x93NUMPY", major and minor version, then the header
+    # length (uint16 little-endian for 1.0, uint32 for 2.0) and the header dict.
+    fmt = np.lib.format
+    if len(view) < 12 or bytes(view[:6]) != b"\x93NUMPY" or bytes(view[7:8]) != b"\x00":
+        return None
+    major = view[6]
+    if major == 1:
+        header_end = 10 + int.from_bytes(view[8:10], "little")
+        read_header = fmt.read_array_header_1_0
+    elif major == 2:
+        header_end = 12 + int.from_bytes(view[8:12], "little")
+        read_header = fmt.read_array_header_2_0
+    else:
+        return None
+    if header_end > len(view):
+        return None
+    try:
+        shape, fortran_order, dtype = read_header(io.BytesIO(bytes(view[8:header_end])))
+    except Exception:  # malformed: numpy.load gives the precise error
+        return None
+    if dtype.hasobject:
+        return None
+    count = 1
+    for size in shape:
+        count *= size
+    if header_end + count * dtype.itemsize > len(view):
+        return None
+    flat = np.frombuffer(view, dtype, count, header_end).copy()
+    if fortran_order:
+        return flat.reshape(shape[::-1]).transpose()
+    return flat.reshape(shape)
+
+
 class _NumpyWrapper:
     """The object-graph node of one NumpyState attribute (TF-Agents' ``_NumpyWrapper``)."""
 
     __slots__ = ("array", "name")
+    # Restored from a memoryview of the scalar string's bytes (see restore.py).
+    _tfckpt_bytes_attributes = (PY_STATE, LEGACY_NUMPY_ATTRIBUTE)
 
     def __init__(self, array: Any, name: str) -> None:
         self.array = array
@@ -106,7 +149,7 @@ class _NumpyWrapper:
         return {PY_STATE: ("", lambda: serialize_pieces(self.array, self.name))}
 
     def _tfckpt_restore(self, attribute: str, value: Any, path: str | None = None) -> None:
-        self.array = deserialize_array(bytes(value), self.name, path)
+        self.array = deserialize_array(value, self.name, path)
 
     def _tfckpt_restorable_attributes(self) -> tuple[str, ...]:
         return (PY_STATE, LEGACY_NUMPY_ATTRIBUTE)

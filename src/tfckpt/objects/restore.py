@@ -88,7 +88,17 @@ class Restoration:
             if attribute.name not in accepted:
                 unused.append(attribute.name)
                 continue
-            value = self.reader.get_tensor(attribute.checkpoint_key)
+            # Views of the memory map (no copy): assign() and the restore hooks copy what
+            # they keep.  NumpyState's .npy bytes are parsed straight from the map.
+            key = attribute.checkpoint_key
+            value = None
+            if attribute.name in getattr(obj, "_tfckpt_bytes_attributes", ()):
+                try:
+                    value = self.reader.get_bytes_view(key)
+                except InvalidArgumentError:  # not a scalar string: the hook reports it
+                    pass
+            if value is None:
+                value = self.reader.get_tensor(key, copy=False)
             if isinstance(obj, np.ndarray):
                 assign(obj, value, attribute.checkpoint_key, self.reader)
             else:

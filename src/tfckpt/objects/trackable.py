@@ -14,7 +14,10 @@ Protocol (all optional except ``_tfckpt_children``)::
     _tfckpt_lookup(local_name, attributes) -> child or None   # may create the child
     _tfckpt_defer(local_name, callback)                        # restore-on-attach
     _tfckpt_attributes() -> dict[attribute_name, (full_name, value_fn)]
-    _tfckpt_restore(attribute_name, value)
+    _tfckpt_restore(attribute_name, value)   # value may be a read-only view of the
+                                             # checkpoint's memory map: copy what you keep
+    _tfckpt_bytes_attributes: tuple[str, ...]  # attributes restored as a memoryview of
+                                               # their scalar string's bytes
 """
 
 from __future__ import annotations

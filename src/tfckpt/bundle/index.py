@@ -92,7 +92,13 @@ def decode_entries(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) ->
     shape_start = np.full(n, -1, np.int64)
     shape_end = np.zeros(n, np.int64)
     crc_masked = np.zeros(n, np.uint32)
-    active = np.flatnonzero(pos < ends)
+    # First pass: the fields in the order protobuf serializes them (by field number, zero
+    # scalars omitted), each at most once, which is how every writer we know lays them
+    # out.  The rows it cannot account for take the general loop below from scratch.
+    settled = _in_field_order(data, starts, ends, out, shape_start, shape_end, crc_masked)
+    pos[~settled] = starts[~settled]
+    shape_start[~settled] = -1
+    active = np.flatnonzero(~settled & (pos < ends))
     while len(active):
         p = pos[active]
         tag = data[p].astype(np.int64)
@@ -147,6 +153,59 @@ def decode_entries(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) ->
     out.crc32c = checksum.unmask_array(crc_masked)
     _count_elements(out)
     return out
+
+
+_ORDERED_FIELDS = (  # (tag byte, column name or "" for the shape, wire kind)
+    (0x08, "dtype", "varint"),
+    (0x12, "", "shape"),
+    (0x18, "shard_id", "varint"),
+    (0x20, "offset", "varint"),
+    (0x28, "size", "varint"),
+    (0x35, "", "crc"),
+)
+
+
+def _in_field_order(
+    data: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    out: EntryColumns,
+    shape_start: np.ndarray,
+    shape_end: np.ndarray,
+    crc_masked: np.ndarray,
+) -> np.ndarray:
+    """Decodes entries whose fields appear in field-number order, each at most once; returns
+    which rows it fully accounted for (their columns are set)."""
+    pos = starts.copy()
+    for tag, column, kind in _ORDERED_FIELDS:
+        rows = np.flatnonzero(pos < ends)
+        rows = rows[data[pos[rows]] == tag]
+        if not len(rows):
+            continue
+        p = pos[rows] + 1
+        if kind == "crc":
+            crc_masked[rows] = (
+                data[p].astype(np.uint32)
+                | data[p + 1].astype(np.uint32) << 8
+                | data[p + 2].astype(np.uint32) << 16
+                | data[p + 3].astype(np.uint32) << 24
+            )
+            pos[rows] = p + 4
+            continue
+        values, after, ok = decode_varints(data, p, 10)
+        limit = _INT32_LIMIT if tag in (0x08, 0x18) else int(_INT64_LIMIT)
+        ok &= values < np.uint64(limit)
+        signed = values.astype(np.int64)
+        if kind == "shape":
+            ok &= signed <= ends[rows] - after  # compared before adding: no wrap-around
+            signed = np.where(ok, signed, 0)
+            shape_start[rows] = after
+            shape_end[rows] = after + signed
+            after = after + signed
+        else:
+            getattr(out, column)[rows] = signed
+        pos[rows] = np.where(ok, after, ends[rows] + 1)  # a failed row can match nothing more
+    return pos == ends
 
 
 def _decode_shapes(

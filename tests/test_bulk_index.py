@@ -751,3 +751,51 @@ def test_index_of_every_fixture_decodes_as_protobuf():
         _check_columns(blobs, columns)
         # Real checkpoints are almost all regular (slices are the exception).
         assert columns.regular.sum() >= sum(1 for b in blobs if not Entry.FromString(b).slices)
+
+
+def _field_bytes(entry):
+    """The entry's fields serialized one by one, so that tests can reorder them."""
+    pieces = []
+    for field, _ in entry.ListFields():
+        single = Entry()
+        single.MergeFrom(entry)
+        for other, _ in entry.ListFields():
+            if other.name != field.name:
+                single.ClearField(other.name)
+        pieces.append(single.SerializeToString())
+    return pieces
+
+
+def test_fields_out_of_order_or_repeated_decode_as_protobuf_does():
+    """Legal layouts other than protobuf's own order (which the first pass handles) go
+    through the general loop and still agree with protobuf, last scalar winning."""
+    entry = Entry(dtype=1, shard_id=2, offset=300, size=40, crc32c=0x12345678)
+    entry.shape.dim.add().size = 10
+    pieces = _field_bytes(entry)
+    blobs = [
+        b"".join(pieces),
+        b"".join(reversed(pieces)),
+        b"".join(pieces[1:] + pieces[:1]),
+        b"".join(pieces) + Entry(offset=999).SerializeToString(),  # offset twice: last wins
+        Entry(size=5).SerializeToString() + b"".join(pieces),  # size first, then again
+    ]
+    columns = decode_entries(*_padded(blobs))
+    for i, blob in enumerate(blobs):
+        want = Entry.FromString(blob)
+        assert columns.regular[i], i
+        got = (
+            columns.dtype[i],
+            columns.shard_id[i],
+            columns.offset[i],
+            columns.size[i],
+            columns.crc32c[i],
+            columns.shapes[i],
+        )
+        assert got == (
+            want.dtype,
+            want.shard_id,
+            want.offset,
+            want.size,
+            checksum.unmask(want.crc32c),
+            [d.size for d in want.shape.dim],
+        ), i

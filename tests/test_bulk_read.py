@@ -773,3 +773,26 @@ def test_random_checkpoints_bulk_equals_single(tmp_path_factory, specs, parallel
                     _same_as_value(got[name], value, name)
             for name, value in tensors.items():
                 _same_as_value(reader.get_tensor(name), value, name)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_threaded_reads_work_in_a_forked_child(tmp_path, monkeypatch):
+    """The shared reader pool is rebuilt in a forked child instead of hanging."""
+    import multiprocessing
+
+    from tfckpt.bundle import batch
+
+    monkeypatch.setattr(batch, "PARALLEL_BYTES", 1)
+    monkeypatch.setattr(batch, "CHUNK_BYTES", 1 << 12)
+    monkeypatch.setattr(batch, "LARGE_TENSOR_BYTES", 1)
+    arrays = {f"t{i}": np.full(4096, i, np.float32) for i in range(8)}
+    prefix = tfckpt.save_tensors(tmp_path / "m", arrays)
+    tfckpt.load_tensors(prefix)  # the parent's pool now exists
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        sums = pool.apply_async(_sum_all, (prefix,)).get(timeout=60)
+    assert sums == {name: float(a.sum()) for name, a in arrays.items()}
+
+
+def _sum_all(prefix):
+    return {name: float(a.sum()) for name, a in tfckpt.load_tensors(prefix).items()}

@@ -71,6 +71,18 @@ def _shared_pool() -> ThreadPoolExecutor:
         return _pool
 
 
+def _forget_pool_after_fork() -> None:
+    # A forked child has none of the parent's threads: a pool inherited from the parent
+    # would accept work and never run it.
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def _map(function: Callable[[Any], Any], items: list[Any], total_bytes: int) -> list[Any]:
     if total_bytes >= PARALLEL_BYTES and len(items) > 1 and workers() > 1:
         return list(_shared_pool().map(function, items))

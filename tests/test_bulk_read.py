@@ -415,12 +415,7 @@ def _many(rng, count=60):
     for i in range(count):
         dtype = np.dtype(DTYPES[i % len(DTYPES)])
         shape = [(), (0,), (7,), (3, 5), (257,), (4, 1, 33), (1000,)][i % 7]
-        raw = rng.integers(0, 256, int(np.prod(shape)) * dtype.itemsize, dtype=np.uint8)
-        if dtype == np.bool_:
-            raw &= 1
-        if dtype == np.dtype(ml_dtypes.int4):
-            raw &= 7
-        tensors[f"t{i:03d}/{dtype.name}"] = raw.view(dtype).reshape(shape)
+        tensors[f"t{i:03d}/{dtype.name}"] = _random_array(rng, dtype, shape)
     tensors["big"] = rng.standard_normal(20000).astype(np.float32)
     tensors["big_bf16"] = rng.standard_normal(5000).astype(ml_dtypes.bfloat16)
     return tensors
@@ -754,12 +749,7 @@ def test_random_checkpoints_bulk_equals_single(tmp_path_factory, specs, parallel
     for i, (dtype, shape, seed) in enumerate(specs):
         dtype = np.dtype(dtype)
         rng = np.random.default_rng(seed)
-        raw = rng.integers(0, 256, int(np.prod(shape)) * dtype.itemsize, dtype=np.uint8)
-        if dtype == np.bool_:
-            raw &= 1
-        if dtype == np.dtype(ml_dtypes.int4):
-            raw &= 7
-        tensors[f"n{i}"] = raw.view(dtype).reshape(shape)
+        tensors[f"n{i}"] = _random_array(rng, dtype, shape)
     prefix = str(tmp_path_factory.mktemp("random") / "m")
     tfckpt.save_tensors(prefix, tensors)
     with pytest.MonkeyPatch.context() as patch:
@@ -796,3 +786,13 @@ def test_threaded_reads_work_in_a_forked_child(tmp_path, monkeypatch):
 
 def _sum_all(prefix):
     return {name: float(a.sum()) for name, a in tfckpt.load_tensors(prefix).items()}
+
+
+def _random_array(rng, dtype, shape):
+    """Random bytes of ``dtype`` (valid bools and int4s) in ``shape``."""
+    raw = rng.integers(0, 256, int(np.prod(shape)) * dtype.itemsize, dtype=np.uint8)
+    if dtype == np.bool_:
+        raw &= 1
+    if dtype == np.dtype(ml_dtypes.int4):
+        raw &= 7
+    return raw.view(dtype).reshape(shape)

@@ -48,7 +48,6 @@ class Group:
     names: list[str]
     storage: list[np.dtype[Any]]
     shapes: list[list[int]]
-    counts: np.ndarray
     offsets: np.ndarray
     sizes: np.ndarray
     crcs: np.ndarray  # unmasked

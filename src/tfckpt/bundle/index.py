@@ -52,8 +52,6 @@ class EntryColumns:
         self.dim_first = np.zeros(n + 1, np.int64)  # dims of entry i: dims[first[i]:first[i+1]]
         self.dims = np.zeros(0, np.int64)
         self._shapes: list[list[int] | None] | None = None
-        self._dim_owner = np.zeros(0, np.int64)  # decoding scratch: entry of each dim
-        self._dim_size = np.zeros(0, np.int64)
 
     def shape_lists(self) -> list[list[int] | None]:
         """A new list of every entry's shape (a new list of ints; None where irregular)."""
@@ -96,7 +94,6 @@ def decode_entries(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) ->
     # scalars omitted), each at most once, which is how every writer we know lays them
     # out.  The rows it cannot account for take the general loop below from scratch.
     settled = _in_field_order(data, starts, ends, out, shape_start, shape_end, crc_masked)
-    pos[~settled] = starts[~settled]
     shape_start[~settled] = -1
     active = np.flatnonzero(~settled & (pos < ends))
     while len(active):
@@ -149,9 +146,9 @@ def decode_entries(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) ->
         out.regular[active[bad]] = False
         pos[active] = new_pos
         active = active[~bad & (new_pos < ends[active])]
-    _decode_shapes(data, out, shape_start, shape_end)
+    owner, size = _decode_shapes(data, out, shape_start, shape_end)
     out.crc32c = checksum.unmask_array(crc_masked)
-    _count_elements(out)
+    _count_elements(out, owner, size)
     return out
 
 
@@ -210,7 +207,9 @@ def _in_field_order(
 
 def _decode_shapes(
     data: np.ndarray, out: EntryColumns, shape_start: np.ndarray, shape_end: np.ndarray
-) -> None:
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decodes the dims of regular entries' shapes; returns each dim's entry and size, in
+    entry order (entries it cannot decode become irregular and contribute none)."""
     owners: list[np.ndarray] = []
     sizes: list[np.ndarray] = []
     pos = shape_start.copy()
@@ -249,17 +248,17 @@ def _decode_shapes(
         out.regular[active[bad]] = False
         pos[active] = new_pos
         active = active[~bad & (new_pos < shape_end[active])]
-    if owners:
-        owner = np.concatenate(owners)
-        size = np.concatenate(sizes)
-        order = np.argsort(owner, kind="stable")  # dims in stored order within an entry
-        owner, size = owner[order], size[order]
-        keep = out.regular[owner]
-        out._dim_owner, out._dim_size = owner[keep], size[keep]
+    if not owners:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    owner = np.concatenate(owners)
+    size = np.concatenate(sizes)
+    order = np.argsort(owner, kind="stable")  # dims in stored order within an entry
+    owner, size = owner[order], size[order]
+    keep = out.regular[owner]
+    return owner[keep], size[keep]
 
 
-def _count_elements(out: EntryColumns) -> None:
-    owner, size = out._dim_owner, out._dim_size
+def _count_elements(out: EntryColumns, owner: np.ndarray, size: np.ndarray) -> None:
     n = len(out.regular)
     out.rank = np.bincount(owner, minlength=n)
     np.cumsum(out.rank, out=out.dim_first[1:])

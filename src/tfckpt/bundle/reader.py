@@ -14,7 +14,7 @@ from tfckpt.bundle import batch
 from tfckpt.bundle.index import decode_entries
 from tfckpt.bundle.naming import data_filename, index_filename
 from tfckpt.bundle.partial import Bounds, gather, normalize_index
-from tfckpt.bundle.shards import DataFile
+from tfckpt.bundle.shards import HAS_PREADV, DataFile
 from tfckpt.bundle.strings import StringDecodeError, decode_string_view, decode_strings
 from tfckpt.errors import (
     CheckpointNotFoundError,
@@ -38,7 +38,6 @@ _BIG = tensor_bundle_pb2.BundleHeaderProto.BIG
 Entry = Any  # a tfckpt.proto.tensor_bundle_pb2.BundleEntryProto
 # storage dtype, shape, element count, shard id, offset, size, unmasked crc32c
 _Record = tuple[np.dtype[Any], tuple[int, ...], int, int, int, int, int]
-_HAS_PREADV = hasattr(os, "preadv")
 _crc32c = checksum.crc32c
 _ENTRY_FROM_STRING = tensor_bundle_pb2.BundleEntryProto.FromString
 
@@ -318,12 +317,12 @@ class BundleReader:
             return self._read_large(name, record, shard, copy)
         if copy:
             array = np.empty(shape, storage)
-            if size and (not _HAS_PREADV or os.preadv(shard.fd, [array], offset) != size):
+            if size and (not HAS_PREADV or os.preadv(shard.fd, [array], offset) != size):
                 shard.readinto(offset, array)  # a short read (or no preadv): retry in a loop
         else:
             array = np.frombuffer(shard.view(), storage, count, offset).reshape(shape)
-        if self._verify and _crc32c(array) != crc:
-            self._compare_crc(name, self.entry(name), shard, _crc32c(array))
+        if self._verify and (actual := _crc32c(array)) != crc:
+            self._compare_crc(name, self.entry(name), shard, actual)
         return array
 
     def _read_large(self, name: str, record: _Record, shard: DataFile, copy: bool) -> np.ndarray:
@@ -369,7 +368,6 @@ class BundleReader:
                 names=[names[i] for i in positions[mine].tolist()],
                 storage=storage_of[rows].tolist(),
                 shapes=_pick(columns.shapes, rows),
-                counts=columns.num_elements[rows],
                 offsets=columns.offset[rows],
                 sizes=columns.size[rows],
                 crcs=columns.crc32c[rows],

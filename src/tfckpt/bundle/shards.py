@@ -11,7 +11,7 @@ import numpy as np
 
 from tfckpt.errors import CheckpointNotFoundError, DataLossError
 
-_HAS_PREADV = hasattr(os, "preadv")
+HAS_PREADV = hasattr(os, "preadv")
 
 
 def _bytes_view(buffer: Any) -> memoryview:
@@ -47,7 +47,7 @@ class DataFile:
     def readinto(self, offset: int, buffer: Any) -> None:
         """Fills ``buffer`` (any contiguous writable buffer, e.g. an ndarray) with the bytes
         at ``offset``; the caller checked the range."""
-        if _HAS_PREADV:
+        if HAS_PREADV:
             total = buffer.nbytes if isinstance(buffer, np.ndarray) else memoryview(buffer).nbytes
             done = os.preadv(self.fd, [buffer], offset)  # one system call, normally
             if done == total:
@@ -58,7 +58,7 @@ class DataFile:
             total = len(rest)
             done = 0
         while done < total:
-            if _HAS_PREADV:
+            if HAS_PREADV:
                 n = os.preadv(self.fd, [rest[done:]], offset + done)
             else:  # pragma: no cover
                 with self._lock:

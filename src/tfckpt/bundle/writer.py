@@ -468,13 +468,10 @@ def entry_bytes(enum: int, shape: tuple[int, ...], offset: int, size: int, crc: 
         out += b"\x20" + (bytes((offset,)) if offset < 0x80 else encode_varint(offset))
     if size:
         out += b"\x28" + (bytes((size,)) if size < 0x80 else encode_varint(size))
-    masked = ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
-    if masked:  # checksum.mask, inlined: this runs once per tensor
+    masked = checksum.mask(crc)
+    if masked:
         out += b"\x35" + masked.to_bytes(4, "little")
     return out
-
-
-_MASK_DELTA = 0xA282EAD8  # crc32c.h kMaskDelta
 
 
 @functools.lru_cache(maxsize=4096)

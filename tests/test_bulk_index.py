@@ -181,6 +181,48 @@ def test_bulk_decoding_of_generated_tables(table):
     _assert_same(decode_blocks(blocks, "x"), keys, values)
 
 
+@SETTINGS
+@given(_tables(), st.sampled_from(["dense", "ragged"]))
+def test_both_key_rebuilding_paths_agree_with_parse_block(table, path):
+    """Keys are rebuilt in a matrix (similar lengths) or by ragged copies (one long key
+    among short ones); each path alone gives parse_block's keys."""
+    from tfckpt.table import bulk
+
+    keys, values, interval, block_size = table
+    blocks = _data_blocks(_write_table(keys, values, interval, block_size))
+    saved = bulk._DENSE_FACTOR, bulk._DENSE_SLACK
+    dense_calls = []
+    original = bulk._build_keys_dense
+
+    def spy(*args):
+        dense_calls.append(1)
+        return original(*args)
+
+    try:
+        # A huge factor always fits the matrix (keys up to KEY_PADDING long); 0 never does.
+        bulk._DENSE_FACTOR, bulk._DENSE_SLACK = (10**9, 0) if path == "dense" else (0, 0)
+        bulk._build_keys_dense = spy
+        _assert_same(decode_blocks(blocks, "x"), keys, values)
+    finally:
+        bulk._DENSE_FACTOR, bulk._DENSE_SLACK = saved
+        bulk._build_keys_dense = original
+    if path == "ragged" or any(len(k) >= bulk.KEY_PADDING for k in keys):
+        assert not dense_calls
+    elif keys:
+        assert dense_calls
+
+
+@pytest.mark.parametrize("long_key", [255, 256, 300, 5000])
+def test_long_keys_among_short_ones(long_key):
+    """Keys longer than the matrix padding, or far longer than the rest, take the ragged
+    path; keys just below it the matrix."""
+    keys = sorted({b"a/%04d" % i for i in range(500)} | {b"a/0100" + b"x" * (long_key - 6)})
+    values = [b"v%d" % i for i in range(len(keys))]
+    data = _write_table(keys, values, 16, 4096)
+    _assert_same(TableReader(data, "t").entries(), keys, values)
+    _assert_same(decode_blocks(_data_blocks(data), "x"), keys, values)
+
+
 def test_generated_table_spans_several_blocks_and_long_groups():
     keys = [b"key/%05d\n\x00\xff" % i for i in range(3000)]
     values = [bytes([i % 256]) * (i % 7) for i in range(3000)]

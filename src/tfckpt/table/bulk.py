@@ -28,10 +28,17 @@ from tfckpt.table.block import parse_block_positions
 
 # Bytes appended to the decoded data so that reading a varint's window never runs past it.
 PADDING = 16
+# Zero bytes before and after the data of :func:`decode_blocks`, where key windows may
+# reach (keys up to this long are rebuilt in a matrix, see _build_keys_dense).
+KEY_PADDING = 256
 # A restart group longer than this is decoded entry by entry (the lock step would cost
 # one NumPy pass per entry).
 _MAX_GROUP_STEPS = 128
 _SHIFTS = np.arange(0, 70, 7, dtype=np.uint64)
+# Keys are rebuilt in a (keys x longest key) matrix unless it would exceed this many times
+# their total size (plus a slack): one very long key among short ones takes ragged copies.
+_DENSE_FACTOR = 4
+_DENSE_SLACK = 1 << 16
 
 
 class TableEntries:
@@ -148,15 +155,21 @@ def _lockstep(
         if step >= _MAX_GROUP_STEPS:
             raise _Irregular
         p = pos[active]
-        shared, p, ok1 = decode_varints(data, p, 5)
-        unshared, p, ok2 = decode_varints(data, p, 5)
-        value_len, p, ok3 = decode_varints(data, p, 5)
+        b0, b1, b2 = data[p], data[p + 1], data[p + 2]
+        if not ((b0 | b1 | b2) & 0x80).any():  # the usual case: three one-byte varints
+            shared, unshared, value_len = b0.astype(np.int64), b1, b2
+            ok1 = ok2 = ok3 = np.True_
+            p = p + 3
+        else:
+            shared, p, ok1 = decode_varints(data, p, 5)
+            unshared, p, ok2 = decode_varints(data, p, 5)
+            value_len, p, ok3 = decode_varints(data, p, 5)
         key_start = p
         value_start = key_start + unshared.astype(np.int64)
         value_end = value_start + value_len.astype(np.int64)
         group_end = ends[active]
         if (
-            not (ok1 & ok2 & ok3).all()
+            not np.all(ok1 & ok2 & ok3)
             or (value_end > group_end).any()
             or (value_len >= 1 << 32).any()
             or (unshared >= 1 << 32).any()
@@ -185,19 +198,25 @@ def _lockstep(
 
 
 def _build_keys(
-    data: np.ndarray,
+    storage: np.ndarray,
     shared: np.ndarray,
     unshared: np.ndarray,
     key_start: np.ndarray,
     steps: np.ndarray,
 ) -> tuple[bytes, np.ndarray]:
     """Rebuilds the full keys; returns them joined (each followed by a newline byte) and
-    their start offsets (n + 1 of them)."""
+    their start offsets (n + 1 of them).  ``storage`` is the data with KEY_PADDING zero
+    bytes on each side, as :func:`decode_blocks` allocates it."""
+    data = storage[KEY_PADDING:]
     lengths = shared + unshared
     if len(lengths) > 1 and (shared[1:] > lengths[:-1]).any():
         raise DataLossError("corrupt entry: shares more key bytes than the previous key has")
     offsets = np.zeros(len(lengths) + 1, np.int64)
     np.cumsum(lengths + 1, out=offsets[1:])
+    width = int(lengths.max(initial=0)) + 1
+    matrix_size = len(lengths) * width
+    if width <= KEY_PADDING and matrix_size <= _DENSE_FACTOR * int(offsets[-1]) + _DENSE_SLACK:
+        return _build_keys_dense(storage, shared, lengths, key_start, steps, width), offsets
     out = np.full(int(offsets[-1]), ord("\n"), np.uint8)
     _ragged_copy(out, offsets[:-1] + shared, data, key_start, unshared)
     # Step s copies its shared prefix from step s - 1, complete by then.
@@ -206,6 +225,36 @@ def _build_keys(
         if len(rows):
             _ragged_copy(out, offsets[rows], out, offsets[rows - 1], shared[rows])
     return out.tobytes(), offsets
+
+
+def _build_keys_dense(
+    storage: np.ndarray,
+    shared: np.ndarray,
+    lengths: np.ndarray,
+    key_start: np.ndarray,
+    steps: np.ndarray,
+    width: int,
+) -> bytes:
+    """:func:`_build_keys` on a ``(n, width)`` matrix, one row per key: fewer, larger NumPy
+    operations than ragged copies when the keys have similar lengths."""
+    n = len(lengths)
+    # Row i starts as the window of ``width`` bytes at key_start[i] - shared[i]: from column
+    # shared[i] on, that is exactly key i's own (unshared) bytes.  The windows may reach
+    # into the KEY_PADDING zero bytes on either side of the data in ``storage``.
+    windows = np.ndarray(
+        (len(storage) - width + 1,), np.dtype((np.void, width)), storage, strides=(1,)
+    )
+    keys = windows[key_start - shared + KEY_PADDING].view(np.uint8).reshape(n, width)
+    prefix = np.arange(width) < np.arange(width + 1)[:, None]  # prefix[m]: the first m columns
+    for step in range(1, int(steps.max(initial=0)) + 1):
+        rows = np.flatnonzero(steps == step)
+        counts = shared[rows]
+        reach = int(counts.max(initial=0))  # columns beyond it are never copied
+        block = keys[rows, :reach]
+        np.copyto(block, keys[rows - 1, :reach], where=prefix[counts, :reach])
+        keys[rows, :reach] = block
+    keys[np.arange(n), lengths] = ord("\n")
+    return keys[prefix[lengths + 1]].tobytes()
 
 
 def _ragged_copy(
@@ -233,7 +282,9 @@ def decode_blocks(blocks: list[bytes], where: str) -> TableEntries:
     """
     bases = np.zeros(len(blocks) + 1, np.int64)
     np.cumsum([len(b) for b in blocks], out=bases[1:])
-    data = np.zeros(int(bases[-1]) + PADDING, np.uint8)
+    # Zero bytes on both sides of the data: KEY_PADDING before, at least PADDING after.
+    storage = np.zeros(KEY_PADDING + int(bases[-1]) + max(PADDING, KEY_PADDING), np.uint8)
+    data = storage[KEY_PADDING:]
     group_starts: list[np.ndarray] = []
     group_ends: list[np.ndarray] = []
     regular = True
@@ -266,7 +317,7 @@ def decode_blocks(blocks: list[bytes], where: str) -> TableEntries:
     if not regular:
         return _decode_one_by_one(blocks, data, bases, where)
     try:
-        joined, offsets = _build_keys(data, shared, unshared, key_start, steps)
+        joined, offsets = _build_keys(storage, shared, unshared, key_start, steps)
     except DataLossError as exc:
         raise DataLossError(f"{where}: {exc.message}") from None
     entries = TableEntries(data, joined, offsets.tolist(), value_start, value_length)

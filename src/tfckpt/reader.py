@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Container, Iterable, Iterator
 from typing import Any
@@ -33,12 +34,17 @@ class CheckpointReader:
         else:
             self._backend = V1Reader(prefix, verify_checksums=verify_checksums)
         self._names: list[str]
-        self._name_set: Container[str]
         if isinstance(self._backend, BundleReader):
-            self._names, self._name_set = self._backend.visible()
+            self._names = self._backend.visible_names()
         else:
             self._names = self._backend.keys()
-            self._name_set = frozenset(self._names)
+
+    @functools.cached_property
+    def _name_set(self) -> Container[str]:
+        # Built on first lookup: opening and listing a checkpoint does not need it.
+        if isinstance(self._backend, BundleReader):
+            return self._backend.visible()[1]
+        return frozenset(self._names)
 
     # -- TensorFlow's names ----------------------------------------------------------------
 

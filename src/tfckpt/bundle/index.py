@@ -47,18 +47,26 @@ class EntryColumns:
         self.offset = np.zeros(n, np.int64)
         self.size = np.zeros(n, np.int64)
         self.crc32c = np.zeros(n, np.int64)
-        self.num_elements = np.zeros(n, np.int64)
         self.rank = np.zeros(n, np.int64)
         self.dim_first = np.zeros(n + 1, np.int64)  # dims of entry i: dims[first[i]:first[i+1]]
         self.dims = np.zeros(0, np.int64)
         self._shapes: list[list[int] | None] | None = None
+        self._num_elements: np.ndarray | None = None
+
+    @property
+    def num_elements(self) -> np.ndarray:
+        """Each entry's element count (product of its dims; -1 where it would overflow),
+        computed on first use: listing a checkpoint does not need it."""
+        if self._num_elements is None:
+            self._num_elements = _count_elements(self)
+        return self._num_elements
 
     def shape_lists(self) -> list[list[int] | None]:
         """A new list of every entry's shape (a new list of ints; None where irregular)."""
         n = len(self.regular)
         values: list[list[int] | None] = []
         rows_in_order: list[np.ndarray] = []
-        for r in np.unique(self.rank[self.regular]).tolist():
+        for r in _ranks_present(self):
             rows = np.flatnonzero((self.rank == r) & self.regular)
             rows_in_order.append(rows)
             if r == 0:
@@ -135,12 +143,7 @@ def decode_entries(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) ->
         new_pos[is_shape] = shape_at + shape_len
         bad[is_shape] |= bad_shape
         crc_at = p[is_crc]
-        crc_masked[active[is_crc]] = (
-            data[crc_at].astype(np.uint32)
-            | data[crc_at + 1].astype(np.uint32) << 8
-            | data[crc_at + 2].astype(np.uint32) << 16
-            | data[crc_at + 3].astype(np.uint32) << 24
-        )
+        crc_masked[active[is_crc]] = _fixed32_at(data, crc_at)
         new_pos[is_crc] = crc_at + 4
         bad |= new_pos > ends[active]
         out.regular[active[bad]] = False
@@ -148,7 +151,9 @@ def decode_entries(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) ->
         active = active[~bad & (new_pos < ends[active])]
     owner, size = _decode_shapes(data, out, shape_start, shape_end)
     out.crc32c = checksum.unmask_array(crc_masked)
-    _count_elements(out, owner, size)
+    out.rank = np.bincount(owner, minlength=n)
+    np.cumsum(out.rank, out=out.dim_first[1:])
+    out.dims = size
     return out
 
 
@@ -174,19 +179,18 @@ def _in_field_order(
     """Decodes entries whose fields appear in field-number order, each at most once; returns
     which rows it fully accounted for (their columns are set)."""
     pos = starts.copy()
+    rows: np.ndarray | slice
     for tag, column, kind in _ORDERED_FIELDS:
-        rows = np.flatnonzero(pos < ends)
-        rows = rows[data[pos[rows]] == tag]
-        if not len(rows):
-            continue
+        match = (data[pos] == tag) & (pos < ends)
+        if match.all():
+            rows = slice(None)  # the usual case: every entry has the field
+        else:
+            rows = np.flatnonzero(match)
+            if not len(rows):
+                continue
         p = pos[rows] + 1
         if kind == "crc":
-            crc_masked[rows] = (
-                data[p].astype(np.uint32)
-                | data[p + 1].astype(np.uint32) << 8
-                | data[p + 2].astype(np.uint32) << 16
-                | data[p + 3].astype(np.uint32) << 24
-            )
+            crc_masked[rows] = _fixed32_at(data, p)
             pos[rows] = p + 4
             continue
         values, after, ok = decode_varints(data, p, 10)
@@ -203,6 +207,12 @@ def _in_field_order(
             getattr(out, column)[rows] = signed
         pos[rows] = np.where(ok, after, ends[rows] + 1)  # a failed row can match nothing more
     return pos == ends
+
+
+def _fixed32_at(data: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The little-endian uint32 at each position (any alignment) of the padded ``data``."""
+    words = np.ndarray((len(data) - 3,), np.dtype("<u4"), data, 0, (1,))
+    return words[positions]
 
 
 def _decode_shapes(
@@ -258,18 +268,20 @@ def _decode_shapes(
     return owner[keep], size[keep]
 
 
-def _count_elements(out: EntryColumns, owner: np.ndarray, size: np.ndarray) -> None:
-    n = len(out.regular)
-    out.rank = np.bincount(owner, minlength=n)
-    np.cumsum(out.rank, out=out.dim_first[1:])
-    out.dims = size
-    counts = out.num_elements
-    for r in np.unique(out.rank[out.regular]).tolist():
+def _count_elements(out: EntryColumns) -> np.ndarray:
+    counts = np.zeros(len(out.regular), np.int64)
+    for r in _ranks_present(out):
         rows = np.flatnonzero((out.rank == r) & out.regular)
         if r == 0:
             counts[rows] = 1
             continue
-        matrix = size[out.dim_first[rows][:, None] + np.arange(r)]
+        matrix = out.dims[out.dim_first[rows][:, None] + np.arange(r)]
         # In floating point first, so that an overflowing product is caught.
         fits = matrix.astype(np.float64).prod(axis=1) < 2.0**62
         counts[rows] = np.where(fits, matrix.prod(axis=1), -1)
+    return counts
+
+
+def _ranks_present(out: EntryColumns) -> list[int]:
+    """The distinct ranks of the regular entries, ascending."""
+    return np.flatnonzero(np.bincount(out.rank[out.regular])).tolist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Container, Iterable
@@ -100,7 +101,6 @@ class BundleReader:
         self.num_shards: int = header.num_shards
         self.big_endian: bool = header.endianness == _BIG
         self.version = (header.version.producer, header.version.min_consumer)
-        self._slot: dict[str, int] = dict(zip(self._names, range(len(self._names))))
         self._columns = decode_entries(
             self._table.data, self._table.value_start[1:], self._table.value_length[1:]
         )
@@ -140,6 +140,11 @@ class BundleReader:
         As TensorFlow's CheckpointReader does, a key is hidden only when a full-tensor entry
         lists its slice (tensorflow/c/checkpoint_reader.cc).
         """
+        return list(self.visible_names())
+
+    def visible_names(self) -> list[str]:
+        """The names :meth:`keys` returns, shared with the reader: callers must not modify
+        the list."""
         if self._visible is None:
             names = self._names
             # Slice keys start with a NUL byte (tensor_slice key encoding), so they sort
@@ -149,16 +154,20 @@ class BundleReader:
                 first += 1
             leading = [n for n in names[:first] if not self._is_listed_slice(n)]
             self._visible = leading + names[first:] if first else names
-        return list(self._visible)
+        return self._visible
+
+    @functools.cached_property
+    def _slot(self) -> dict[str, int]:
+        """Entry index by name; built on first lookup (listing does not need it)."""
+        return dict(zip(self._names, range(len(self._names))))
 
     def visible(self) -> tuple[list[str], Container[str]]:
         """The visible names (see :meth:`keys`) and a container to test membership; both
         shared with the reader (no copies), so callers must not modify them."""
-        self.keys()
-        assert self._visible is not None
-        if self._visible is self._names:
+        visible = self.visible_names()
+        if visible is self._names:
             return self._names, self._slot  # no hidden slice entries: every key is visible
-        return self._visible, frozenset(self._visible)
+        return visible, frozenset(visible)
 
     def all_keys(self) -> list[str]:
         """Every key of the index but the header's, per-slice entries included."""
@@ -230,12 +239,12 @@ class BundleReader:
     def shape_map(self) -> dict[str, list[int]]:
         """``{name: shape}`` of every visible tensor, from the bulk-decoded index."""
         shapes = self._columns.shape_lists()  # new lists: the caller may keep them
-        self.keys()
-        if self._visible is self._names:
+        visible = self.visible_names()
+        if visible is self._names:
             out = dict(zip(self._names, shapes))
         else:
             slot = self._slot
-            out = {name: shapes[slot[name]] for name in self._visible or ()}
+            out = {name: shapes[slot[name]] for name in visible}
         for i in np.flatnonzero(~self._columns.regular).tolist():
             name = self._names[i]
             if name in out:

@@ -119,9 +119,11 @@ def decode_varints(
     One pass per byte of the longest varint, over the varints still going.
     """
     byte = data[pos]
+    going = np.flatnonzero(byte & 0x80)
+    if not len(going):  # all one-byte varints
+        return byte.astype(np.uint64), pos + 1, np.ones(len(pos), bool)
     values = (byte & 0x7F).astype(np.uint64)
     length = np.ones(len(pos), np.int64)
-    going = np.flatnonzero(byte & 0x80)
     for k in range(1, max_bytes):
         if not len(going):
             break

@@ -18,6 +18,7 @@ is the same either way.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import operator
 
@@ -54,7 +55,7 @@ class TableEntries:
         self,
         data: np.ndarray,
         joined_keys: bytes,
-        key_offsets: list[int],
+        key_offsets: list[int] | np.ndarray,
         value_start: np.ndarray,
         value_length: np.ndarray,
     ) -> None:
@@ -88,6 +89,8 @@ class TableEntries:
         """The keys, as bytes."""
         if self._keys is None:
             joined, bounds = self._joined, self._offsets
+            if isinstance(bounds, np.ndarray):
+                bounds = bounds.tolist()
             self._keys = [joined[a : b - 1] for a, b in itertools.pairwise(bounds)]
         return self._keys
 
@@ -97,12 +100,17 @@ class TableEntries:
         The list is shared: callers must not modify it.
         """
         if self._names is None:
-            if self._joined.count(b"\n") == len(self):  # no key holds a newline itself
+            if self.newline_free:
                 self._names = self._joined.decode("utf-8", "surrogateescape").split("\n")
                 self._names.pop()
             else:
                 self._names = [key.decode("utf-8", "surrogateescape") for key in self.keys]
         return self._names
+
+    @functools.cached_property
+    def newline_free(self) -> bool:
+        """Whether no key holds a newline byte itself (the joined keys then split on it)."""
+        return self._joined.count(b"\n") == len(self)
 
     def value(self, i: int) -> bytes:
         start = int(self.value_start[i])
@@ -322,7 +330,7 @@ def decode_blocks(blocks: list[bytes], where: str) -> TableEntries:
         joined, offsets = _build_keys(storage, shared, unshared, key_start, steps)
     except DataLossError as exc:
         raise DataLossError(f"{where}: {exc.message}") from None
-    entries = TableEntries(data, joined, offsets.tolist(), value_start, value_length)
+    entries = TableEntries(data, joined, offsets, value_start, value_length)
     _check_order(entries, where)
     return entries
 
@@ -347,7 +355,7 @@ def _decode_one_by_one(
 def _check_order(entries: TableEntries, where: str) -> None:
     """Keys must be strictly increasing (bytewise), as the table builder enforces."""
     joined = entries._joined
-    if joined.isascii() and joined.count(b"\n") == len(entries):
+    if joined.isascii() and entries.newline_free:
         names = entries.names()  # ASCII: str order is byte order
         if all(map(operator.lt, names[:-1], names[1:])):
             return

@@ -528,6 +528,58 @@ def test_threaded_truncated(many, threaded):
                 reader.get_tensors(copy=copy)
 
 
+@pytest.fixture
+def checked_behind(monkeypatch):
+    """Tiny chunks and a "many small tensors" verdict: owned bulk reads take the path where
+    this thread reads and a pool thread checksums the chunks already read."""
+    monkeypatch.setattr(batch, "CHUNK_BYTES", 64)
+    monkeypatch.setattr(batch, "workers", lambda: 2)
+    monkeypatch.setattr(batch, "LARGE_TENSOR_BYTES", 1 << 40)
+    checker_threads = set()
+    original = batch._crc32c
+
+    def spy(data, *rest):
+        checker_threads.add(threading.current_thread().name)
+        return original(data, *rest)
+
+    monkeypatch.setattr(batch, "_crc32c", spy)
+    return checker_threads
+
+
+def test_checked_behind_reads_are_correct(many, checked_behind):
+    prefix, tensors = many
+    with tfckpt.load_checkpoint(prefix) as reader:
+        got = reader.get_tensors()
+    assert list(got) == sorted(tensors)
+    for name, value in tensors.items():
+        _same_as_value(got[name], value, name)
+    assert checked_behind and all(t.startswith("tfckpt-read") for t in checked_behind)
+
+
+@pytest.mark.parametrize("victim", [_t(0), _t(30), _t(59), "big"])
+def test_checked_behind_detects_a_bad_tensor_in_any_chunk(many, checked_behind, victim):
+    prefix, _ = many
+    offset, size = _offset_of(prefix, victim)
+    _flip(prefix + DATA, offset + size - 1)
+    with tfckpt.load_checkpoint(prefix) as reader, pytest.raises(DataLossError) as caught:
+        reader.get_tensors()
+    assert caught.value.tensor == victim
+    assert prefix + DATA in str(caught.value)
+    with tfckpt.load_checkpoint(prefix, verify_checksums=False) as reader:
+        reader.get_tensors()  # unverified: read in this thread, no error
+
+
+def test_checked_behind_truncated_file_stops_the_checker(many, checked_behind):
+    prefix, _ = many
+    with open(prefix + DATA, "r+b") as f:
+        f.truncate(os.path.getsize(prefix + DATA) // 2)
+    for _ in range(3):  # a checker left waiting would hold a pool thread for good
+        with tfckpt.load_checkpoint(prefix) as reader, pytest.raises(DataLossError):
+            reader.get_tensors()
+    pool = batch._shared_pool()
+    assert pool.submit(lambda: 1).result(timeout=10) == 1
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=3000), st.binary(max_size=3000), st.binary(max_size=50))
 def test_crc32c_combine(a, b, c):

@@ -7,7 +7,8 @@ backs with huge pages where the OS allows) mirroring their place in the file, th
 filled with a few large positional reads, and each tensor becomes an array over its part
 of the arena.  Reads and CRC32C checks run in a few threads when there is enough data to
 share (both release the GIL for large buffers), chunk by chunk, so that each chunk's
-checksums run while its bytes are still in cache.
+checksums run while its bytes are still in cache; for many small tensors, one thread reads
+while another checks the chunks already read.
 
 The arrays are writable and belong to the caller, but they share the arena: its memory is
 returned when the last of them is gone.
@@ -17,9 +18,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,20 +170,36 @@ def read_owned(
             if (actual := _crc32c(memory[local[i] : stops[i]])) != crcs[i]
         ]
 
-    def read(bounds: tuple[int, int]) -> list[tuple[int, int]]:
+    def fill(bounds: tuple[int, int]) -> None:
         first, last = bounds
         lo, hi = local[first], max(stops[first:last])
         shard.readinto(start + lo, memory[lo:hi])
+
+    def read(bounds: tuple[int, int]) -> list[tuple[int, int]]:
+        fill(bounds)
         return check(bounds)
 
     chunks = _chunk_bounds(offsets, sizes, start)
-    # Threads only for large tensors: their checksums release the GIL and run in parallel.
-    # Many small ones are read and checked in this thread: the checksum loop holds the GIL,
-    # and concurrent page faults into the new arena contend in the kernel (measured: the
-    # threaded version was slower and erratic for 20,000 small tensors).
     many_small = payload < LARGE_TENSOR_BYTES * len(local)
-    results = _map(read, chunks, 0 if many_small else end - start)
-    _report([item for found in results for item in found], order, on_mismatch)
+    if many_small and verify and len(chunks) > 1 and workers() > 1:
+        # Many small tensors: this thread reads chunk after chunk (the GIL is free during
+        # each read) while one pool thread checksums the chunks already read, and the
+        # arrays are made meanwhile.  (Reading and checking in several threads at once was
+        # slower and erratic here: concurrent page faults into the new arena contend in the
+        # kernel, and the small checksums' GIL hand-offs stall the readers.)
+        checked = _check_behind(fill, check, chunks)
+        arrays = _arrays(group, arena, start)
+        found = checked.result()
+    else:
+        # Large tensors: threads read and check chunks in parallel (both release the GIL).
+        results = _map(read, chunks, 0 if many_small else end - start)
+        found = [item for chunk_found in results for item in chunk_found]
+        arrays = _arrays(group, arena, start)
+    _report(found, order, on_mismatch)
+    return arrays
+
+
+def _arrays(group: Group, arena: np.ndarray, start: int) -> dict[str, np.ndarray]:
     new = np.ndarray
     return {
         name: new(shape, storage, arena, offset)
@@ -189,6 +207,31 @@ def read_owned(
             group.names, group.storage, group.shapes, (group.offsets - start).tolist()
         )
     }
+
+
+def _check_behind(
+    fill: Callable[[tuple[int, int]], None],
+    check: Callable[[tuple[int, int]], list[tuple[int, int]]],
+    chunks: list[tuple[int, int]],
+) -> Future[list[tuple[int, int]]]:
+    """Fills the chunks in order in this thread while a pool thread checks each one
+    filled; returns the future of the checks' findings (all chunks filled on return)."""
+    filled: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+
+    def checker() -> list[tuple[int, int]]:
+        found: list[tuple[int, int]] = []
+        while (bounds := filled.get()) is not None:
+            found.extend(check(bounds))
+        return found
+
+    future = _shared_pool().submit(checker)
+    try:
+        for bounds in chunks:
+            fill(bounds)
+            filled.put(bounds)
+    finally:
+        filled.put(None)  # a failed read stops the checker too
+    return future
 
 
 def _read_each(

@@ -576,7 +576,7 @@ def test_checked_behind_truncated_file_stops_the_checker(many, checked_behind):
     for _ in range(3):  # a checker left waiting would hold a pool thread for good
         with tfckpt.load_checkpoint(prefix) as reader, pytest.raises(DataLossError):
             reader.get_tensors()
-    pool = batch._shared_pool()
+    pool = batch.shared_pool()
     assert pool.submit(lambda: 1).result(timeout=10) == 1
 
 

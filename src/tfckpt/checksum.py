@@ -33,6 +33,12 @@ def unmask(masked: int) -> int:
     return ((rot >> 17) | (rot << 15)) & _U32
 
 
+def mask_array(crcs: np.ndarray) -> np.ndarray:
+    """:func:`mask` of every element (int64 or uint32 in, int64 out)."""
+    crc = crcs.astype(np.int64)
+    return ((((crc >> 15) | (crc << 17)) & _U32) + _MASK_DELTA) & _U32
+
+
 def unmask_array(masked: np.ndarray) -> np.ndarray:
     """:func:`unmask` of every element (uint32 in, int64 out)."""
     rot = (masked.astype(np.int64) - _MASK_DELTA) & _U32

@@ -17,11 +17,9 @@ returned when the last of them is gone.
 from __future__ import annotations
 
 import itertools
-import os
 import queue
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +27,7 @@ import numpy as np
 
 from tfckpt import checksum
 from tfckpt.bundle.shards import DataFile
+from tfckpt.bundle.threads import shared_pool, workers
 
 # A chunk is what one thread reads and checks in one go.
 CHUNK_BYTES = 8 << 20
@@ -55,38 +54,9 @@ class Group:
     crcs: np.ndarray  # unmasked
 
 
-def workers() -> int:
-    """Threads used for large reads: a few, as many as there are CPUs."""
-    return max(1, min(4, os.cpu_count() or 1))
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _shared_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(workers(), thread_name_prefix="tfckpt-read")
-        return _pool
-
-
-def _forget_pool_after_fork() -> None:
-    # A forked child has none of the parent's threads: a pool inherited from the parent
-    # would accept work and never run it.
-    global _pool, _pool_lock
-    _pool = None
-    _pool_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool_after_fork)
-
-
 def _map(function: Callable[[Any], Any], items: list[Any], total_bytes: int) -> list[Any]:
     if total_bytes >= PARALLEL_BYTES and len(items) > 1 and workers() > 1:
-        return list(_shared_pool().map(function, items))
+        return list(shared_pool().map(function, items))
     return [function(item) for item in items]
 
 
@@ -224,7 +194,7 @@ def _check_behind(
             found.extend(check(bounds))
         return found
 
-    future = _shared_pool().submit(checker)
+    future = shared_pool().submit(checker)
     try:
         for bounds in chunks:
             fill(bounds)

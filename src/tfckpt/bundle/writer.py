@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import os
 import secrets
 import sys
@@ -23,6 +24,7 @@ import numpy as np
 from tfckpt import checksum, dtypes
 from tfckpt.bundle.naming import data_filename, index_filename
 from tfckpt.bundle.strings import encode_string_chunks, encode_string_head, encode_strings
+from tfckpt.bundle.threads import shared_pool
 from tfckpt.errors import InvalidArgumentError
 from tfckpt.proto import tensor_bundle_pb2
 from tfckpt.table.format import encode_varint
@@ -37,6 +39,12 @@ _WRITE_BUFFER = 256 << 10
 # write both release the GIL), so a large save costs about the write alone.
 _PARALLEL_CRC = 4 << 20
 _STRING_ENUM = dtypes.string.as_datatype_enum
+# add_many() gathers small native arrays into batches of up to this many arrays and bytes,
+# each written with one os.writev straight from the arrays' memory (no staging copy) and
+# its entries serialized together.  Larger arrays take add()'s path.
+_BATCH_COUNT = 512
+_BATCH_BYTES = 1 << 20
+_HAS_WRITEV = hasattr(os, "writev")
 
 
 def _as_bytes(value: Any, name: str) -> bytes:
@@ -185,6 +193,84 @@ class BundleWriter:
             return
         array, tf_dtype = to_array(value, name, dtype)
         self._entries[key] = self._write(name, array, tf_dtype)
+
+    def add_many(self, tensors: Iterable[tuple[str, Any]]) -> None:
+        """:meth:`add` for each ``(name, value)``, in order, and much faster for many small
+        arrays: those are checksummed and written in batches, and their entries serialized
+        together.  The arrays must not change until this returns (their memory is written
+        from directly)."""
+        native = self._native
+        entries = self._entries
+        batch: list[np.ndarray] = []
+        batch_bytes = 0
+        done = _BatchedEntries()
+        writing = False
+
+        def write_batch() -> None:
+            nonlocal batch, batch_bytes, writing
+            writing = True
+            self._write_batch(batch, done)
+            writing = False
+            batch, batch_bytes = [], 0
+
+        if not _HAS_WRITEV:
+            native = {}
+        add_key, add_enum, add_shape = done.keys.append, done.enums.append, done.shapes.append
+        try:
+            for name, value in tensors:
+                if (
+                    type(value) is np.ndarray
+                    and (enum := native.get(value.dtype)) is not None
+                    and value.flags.c_contiguous
+                    and (nbytes := value.nbytes) < _BATCH_BYTES
+                ):
+                    if type(name) is str and name and not self._done:
+                        key = name.encode("utf-8", "surrogateescape")
+                        if key in entries:
+                            self._new_key(name)  # raises
+                    else:
+                        key = self._new_key(name)  # raises
+                    entries[key] = b""  # reserved until the entries are serialized below
+                    add_key(key)
+                    add_enum(enum)
+                    add_shape(value.shape)
+                    batch.append(value)
+                    batch_bytes += nbytes
+                    if len(batch) >= _BATCH_COUNT or batch_bytes >= _BATCH_BYTES:
+                        write_batch()
+                else:
+                    if batch:
+                        write_batch()
+                    self.add(name, value)
+            if batch:
+                write_batch()
+        except BaseException:
+            # As with add() one by one, what came before a bad name or value is added;
+            # only a batch whose write failed is dropped (the writer should be aborted).
+            if batch and not writing:
+                write_batch()
+            for key in done.keys[len(done.crcs) :]:
+                del entries[key]
+            del done.keys[len(done.crcs) :]
+            raise
+        finally:
+            done.serialize_into(entries)
+
+    def _write_batch(self, arrays: list[np.ndarray], done: _BatchedEntries) -> None:
+        # The checksums run in a pool thread while this one writes: both stream the arrays
+        # from memory and release the GIL.
+        crcs_future = shared_pool().submit(lambda: list(map(checksum.crc32c, arrays)))
+        sizes = [array.nbytes for array in arrays]
+        total = sum(sizes)
+        self._out.flush()
+        try:
+            _write_all(self._raw, arrays, total)
+        finally:
+            crcs = crcs_future.result()
+        done.offsets.extend(itertools.accumulate(sizes[:-1], initial=self._size))
+        done.sizes.extend(sizes)
+        done.crcs.extend(crcs)
+        self._size += total
 
     def add_slice(
         self,
@@ -474,7 +560,93 @@ def entry_bytes(enum: int, shape: tuple[int, ...], offset: int, size: int, crc: 
     return out
 
 
-@functools.lru_cache(maxsize=4096)
+class _BatchedEntries:
+    """The entries of the arrays add_many() wrote, serialized together at the end."""
+
+    def __init__(self) -> None:
+        self.keys: list[bytes] = []
+        self.enums: list[int] = []
+        self.shapes: list[tuple[int, ...]] = []
+        self.offsets: list[int] = []  # these three only for the arrays written so far
+        self.sizes: list[int] = []
+        self.crcs: list[int] = []
+
+    def serialize_into(self, entries: dict[bytes, Any]) -> None:
+        if not self.crcs:
+            return
+        tails, starts, stops = _entry_tails(
+            np.array(self.offsets, np.int64),
+            np.array(self.sizes, np.int64),
+            np.array(self.crcs, np.int64),
+        )
+        head = _entry_head
+        for key, enum, shape, start, stop in zip(
+            self.keys, self.enums, self.shapes, starts, stops
+        ):
+            entries[key] = head(enum, shape) + tails[start:stop]
+
+
+def _write_all(raw: io.FileIO, arrays: list[np.ndarray], total: int) -> None:
+    """Writes the arrays' memory one after the other with gathered writes."""
+    fd = raw.fileno()
+    written = os.writev(fd, arrays)
+    if written == total:
+        return
+    # A short write (rare for files: a signal, a full disk): the rest one by one, where
+    # a persisting error is raised.
+    for array in arrays:
+        data = memoryview(array.reshape(-1).view(np.uint8))
+        if written >= len(data):
+            written -= len(data)
+            continue
+        data = data[written:]
+        written = 0
+        while len(data):
+            done = raw.write(data)
+            if not done:
+                raise OSError(f"could not write to {raw.name!r}")
+            data = data[done:]
+
+
+def _entry_tails(
+    offsets: np.ndarray, sizes: np.ndarray, crcs: np.ndarray
+) -> tuple[bytes, list[int], list[int]]:
+    """The fields after the shape (offset=4, size=5, crc32c=6) of many entries, as
+    :func:`entry_bytes` serializes them: entry i's are ``blob[starts[i]:stops[i]]``."""
+    n = len(offsets)
+    width = 1 + 10 + 1 + 10 + 1 + 4
+    rows = np.zeros((n, width), np.uint8)
+    used = np.zeros(n, np.int64)  # bytes of each row filled so far
+    for tag, values in ((0x20, offsets), (0x28, sizes)):
+        present = np.flatnonzero(values)  # proto3: zero scalars are omitted
+        if not len(present):
+            continue
+        at = used[present]
+        rows[present, at] = tag
+        remaining = values[present].astype(np.uint64)
+        at = at + 1
+        going = np.arange(len(present))
+        while len(going):
+            low = (remaining[going] & np.uint64(0x7F)).astype(np.uint8)
+            remaining[going] >>= np.uint64(7)
+            more = remaining[going] != 0
+            rows[present[going], at[going]] = low | (more.astype(np.uint8) << 7)
+            at[going] += 1
+            going = going[more]
+        used[present] = at
+    masked = checksum.mask_array(crcs)
+    present = np.flatnonzero(masked)
+    at = used[present]
+    rows[present, at] = 0x35
+    crc_bytes = masked[present].astype("<u4").view(np.uint8).reshape(-1, 4)
+    for k in range(4):
+        rows[present, at + 1 + k] = crc_bytes[:, k]
+    used[present] += 5
+    starts = np.arange(n) * width
+    return rows.tobytes(), starts.tolist(), (starts + used).tolist()
+
+
+@functools.lru_cache(maxsize=16384)
 def _entry_head(enum: int, shape: tuple[int, ...]) -> bytes:
     """dtype and shape fields (TensorShapeProto: dim=2 {size=1}, 0 sizes omitted)."""
     dims = b"".join(
@@ -525,8 +697,9 @@ def save_tensors(
 
     Tensors are stored in the mapping's order, so the files equal what ``tf.raw_ops.SaveV2``
     writes for the same names in the same order.  ``durable=True`` fsyncs before returning.
+    Arrays are written from their own memory (:meth:`BundleWriter.add_many`): they must not
+    change while this runs.
     """
     with BundleWriter(prefix, durable=durable) as writer:
-        for name, value in tensors.items():
-            writer.add(name, value)
+        writer.add_many(tensors.items())
     return os.fspath(prefix)

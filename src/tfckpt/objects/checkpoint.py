@@ -27,9 +27,11 @@ def write_objects(root: Any, file_prefix: str | os.PathLike[str]) -> str:
     nodes = graph.collect(root)
     proto = graph.to_proto(nodes)
     with BundleWriter(file_prefix) as writer:
-        for node in nodes:
-            for _full_name, key, value_fn in node.attributes.values():
-                writer.add(key, value_fn())
+        writer.add_many(
+            (key, value_fn())
+            for node in nodes
+            for _full_name, key, value_fn in node.attributes.values()
+        )
         writer.add(OBJECT_GRAPH_KEY, proto.SerializeToString(deterministic=True))
     return os.fspath(file_prefix)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfckpt import checksum
+from tfckpt import checksum, gc_pause
 from tfckpt.table.bulk import decode_varints
 
 _INT32_LIMIT = 1 << 31
@@ -63,6 +63,10 @@ class EntryColumns:
 
     def shape_lists(self) -> list[list[int] | None]:
         """A new list of every entry's shape (a new list of ints; None where irregular)."""
+        with gc_pause.paused():
+            return self._make_shape_lists()
+
+    def _make_shape_lists(self) -> list[list[int] | None]:
         n = len(self.regular)
         values: list[list[int] | None] = []
         rows_in_order: list[np.ndarray] = []

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tfckpt import checksum, dtypes
+from tfckpt import checksum, dtypes, gc_pause
 from tfckpt.bundle import batch
 from tfckpt.bundle.index import decode_entries
 from tfckpt.bundle.naming import data_filename, index_filename
@@ -440,6 +440,19 @@ class BundleReader:
         records: list[_Record | None] = [None] * len(self._names)
         rows = np.flatnonzero(fast)
         shapes = columns.shapes
+        with gc_pause.paused():  # (many acyclic tuples)
+            self._fill_records(records, rows, storage_of, shapes)
+        self._records = records
+        return records
+
+    def _fill_records(
+        self,
+        records: list[_Record | None],
+        rows: np.ndarray,
+        storage_of: np.ndarray,
+        shapes: list[list[int] | None],
+    ) -> None:
+        columns = self._columns
         for i, storage, count, shard_id, offset, size, crc in zip(
             rows.tolist(),
             storage_of[rows].tolist(),
@@ -450,8 +463,6 @@ class BundleReader:
             columns.crc32c[rows].tolist(),
         ):
             records[i] = (storage, tuple(shapes[i]), count, shard_id, offset, size, crc)  # type: ignore[arg-type]
-        self._records = records
-        return records
 
     def read_string_view(self, name: str) -> memoryview:
         """A 0-d string tensor's bytes as a read-only view of the memory map (no copy),

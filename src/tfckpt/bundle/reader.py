@@ -440,20 +440,7 @@ class BundleReader:
         records: list[_Record | None] = [None] * len(self._names)
         rows = np.flatnonzero(fast)
         shapes = columns.shapes
-        with gc_pause.paused():  # (many acyclic tuples)
-            self._fill_records(records, rows, storage_of, shapes)
-        self._records = records
-        return records
-
-    def _fill_records(
-        self,
-        records: list[_Record | None],
-        rows: np.ndarray,
-        storage_of: np.ndarray,
-        shapes: list[list[int] | None],
-    ) -> None:
-        columns = self._columns
-        for i, storage, count, shard_id, offset, size, crc in zip(
+        fields = zip(
             rows.tolist(),
             storage_of[rows].tolist(),
             columns.num_elements[rows].tolist(),
@@ -461,8 +448,12 @@ class BundleReader:
             columns.offset[rows].tolist(),
             columns.size[rows].tolist(),
             columns.crc32c[rows].tolist(),
-        ):
-            records[i] = (storage, tuple(shapes[i]), count, shard_id, offset, size, crc)  # type: ignore[arg-type]
+        )
+        with gc_pause.paused():  # (many acyclic tuples)
+            for i, storage, count, shard_id, offset, size, crc in fields:
+                records[i] = (storage, tuple(shapes[i]), count, shard_id, offset, size, crc)  # type: ignore[arg-type]
+        self._records = records
+        return records
 
     def read_string_view(self, name: str) -> memoryview:
         """A 0-d string tensor's bytes as a read-only view of the memory map (no copy),

@@ -224,12 +224,7 @@ class BundleWriter:
                     and value.flags.c_contiguous
                     and (nbytes := value.nbytes) < _BATCH_BYTES
                 ):
-                    if type(name) is str and name and not self._done:
-                        key = name.encode("utf-8", "surrogateescape")
-                        if key in entries:
-                            self._new_key(name)  # raises
-                    else:
-                        key = self._new_key(name)  # raises
+                    key = self._new_key(name)
                     entries[key] = b""  # reserved until the entries are serialized below
                     add_key(key)
                     add_enum(enum)

@@ -14,7 +14,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
-CORPUS = Path(os.environ.get("TFCKPT_CORPUS", REPO.parent / "shared" / "corpus"))
+# Real checkpoints written by TensorFlow releases since 2016, with their origin and licence
+# (corpus/SOURCES.tsv) and TensorFlow's own reading of each (corpus/MANIFEST.json).
+CORPUS = FIXTURES / "corpus"
+
+
+def fixture_files(root: Path, pattern: str) -> list[Path]:
+    """``root.rglob(pattern)``, sorted, without the corpus when ``root`` is FIXTURES."""
+    return sorted(p for p in root.rglob(pattern) if root == CORPUS or CORPUS not in p.parents)
 
 
 def _import_tensorflow():

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import pytest
 
 import tfckpt
 from tfckpt.bundle import batch
@@ -21,14 +20,6 @@ from ._util import (
     string_values,
     tf_save,
 )
-
-pytestmark = pytest.mark.tf
-
-
-@pytest.fixture(autouse=True)
-def _require_tf(tf):
-    return tf
-
 
 DTYPES = ["float32", "bfloat16", "float16", "float64", "int8", "int32", "int64", "uint8", "bool"]
 DTYPES += ["complex64", "float8_e4m3fn", "int4", "string"]

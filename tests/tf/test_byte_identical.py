@@ -29,14 +29,8 @@ from ._util import (
     to_tf,
 )
 
-pytestmark = pytest.mark.tf
-
 BLOCK_SIZE = 262144  # TensorFlow's table block size for bundle indexes
 
-
-@pytest.fixture(autouse=True)
-def _require_tf(tf):
-    return tf
 
 
 def _compare(tf, tmp_path, tensors, dtypes, *, forced=False):

@@ -26,24 +26,17 @@ import numpy as np
 import pytest
 
 import tfckpt
-from tests.conftest import REPO
-from tests.test_big_endian import NUMERIC, STRINGS, _expected_values
-from tests.test_legacy_v1 import DT, KINDS, build_sharded_v1, expected_v1
-from tests.test_merge import (
+from tests.bundle.test_big_endian import NUMERIC, STRINGS, _expected_values
+from tests.bundle.test_merge import (
     GRID_SHAPE,
     N,
     expected_values,
     write_part,
     write_parts_in_processes,
 )
-from tests.test_partial_reads import same
-
-pytestmark = pytest.mark.tf
-
-
-@pytest.fixture(autouse=True)
-def _require_tf(tf):
-    return tf
+from tests.bundle.test_partial_reads import same
+from tests.conftest import REPO
+from tests.legacy.test_v1_reader import DT, KINDS, build_sharded_v1, expected_v1
 
 
 def _restore_v2(tf, prefix: str, name: str, dtype, spec: str = ""):

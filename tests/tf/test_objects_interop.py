@@ -25,7 +25,7 @@ import pytest
 
 import tfckpt
 from tests.manifest import value_digest
-from tests.test_objects import (
+from tests.objects.test_objects import (
     EXPECTED,
     OBJECTS,
     assert_same_array,
@@ -34,8 +34,6 @@ from tests.test_objects import (
     numpy_state_values,
 )
 from tfckpt.proto import trackable_object_graph_pb2
-
-pytestmark = pytest.mark.tf
 
 GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,8 +31,6 @@ from ._util import (
     to_tf,
 )
 
-pytestmark = pytest.mark.tf
-
 PROPERTY_SETTINGS = settings(
     max_examples=200,
     deadline=None,
@@ -49,10 +46,6 @@ PROPERTY_SETTINGS = settings(
 DTYPES = ALL_DTYPES + sorted(QUANTIZED)
 _counter = itertools.count()
 
-
-@pytest.fixture(autouse=True)
-def _require_tf(tf):
-    return tf
 
 
 def _fresh(tmp_path):

@@ -28,13 +28,6 @@ from ._util import (
     sample_tensors,
 )
 
-pytestmark = pytest.mark.tf
-
-
-@pytest.fixture(autouse=True)
-def _require_tf(tf):
-    return tf
-
 
 def _tf_read_all(tf, prefix: str, tensors: dict[str, np.ndarray], dtypes: dict[str, str]):
     """Checks everything TensorFlow's reader sees against ``tensors``."""

@@ -32,13 +32,6 @@ from ._util import (
     tf_save,
 )
 
-pytestmark = pytest.mark.tf
-
-
-@pytest.fixture(autouse=True)
-def _require_tf(tf):
-    return tf
-
 
 def _key_order(names):
     return sorted(names, key=lambda n: n.encode("utf-8"))

@@ -72,19 +72,26 @@ def test_caught_by_the_builtin_a_python_user_would_use():
         raise UnsupportedError("unsupported")
 
 
-def test_str_of_key_error_subclass_is_the_plain_message():
-    exc = TensorNotFoundError("tensor 'w' not found in checkpoint '/c/model'", tensor="w")
-    assert str(exc) == "tensor 'w' not found in checkpoint '/c/model'"
-    # KeyError.__str__ would quote the message: make sure it is not used.
-    assert not str(exc).startswith(("'", '"'))
-    assert exc.args == ("tensor 'w' not found in checkpoint '/c/model'",)
+def test_str_of_key_error_subclass_is_location_then_message():
+    exc = TensorNotFoundError("no tensor of this name in the checkpoint", tensor="w")
+    assert str(exc) == "tensor 'w': no tensor of this name in the checkpoint"
+    # KeyError.__str__ would repr the message (quotes around it): make sure it is not used.
+    bare = TensorNotFoundError("no tensor 'w'")
+    assert str(bare) == "no tensor 'w'"
+    assert exc.args == ("no tensor of this name in the checkpoint",)
 
 
 @pytest.mark.parametrize("cls", ALL)
-def test_str_is_message_for_every_class(cls):
+def test_str_is_location_then_message_for_every_class(cls):
+    """str() puts ``'path', tensor 'name'`` in front of the message, leaving out what is
+    unknown; the message itself (``.message``, ``.args``) stays as given."""
     exc = cls("something 'quoted' went wrong", path="/a/b", tensor="t")
-    assert str(exc) == "something 'quoted' went wrong"
+    assert str(exc) == "'/a/b', tensor 't': something 'quoted' went wrong"
     assert exc.message == "something 'quoted' went wrong"
+    assert exc.args == ("something 'quoted' went wrong",)
+    assert str(cls("m", path="/a/b")) == "'/a/b': m"
+    assert str(cls("m", tensor="t")) == "tensor 't': m"
+    assert str(cls("m")) == "m"
 
 
 @pytest.mark.parametrize("cls", ALL)
@@ -117,16 +124,18 @@ def test_pickle_round_trip_without_attributes():
 
 
 def test_checkpoint_not_found_error_errno_fields_do_not_break_it():
-    exc = CheckpointNotFoundError("no checkpoint at '/x'", path="/x")
-    # An OSError subclass built with one argument: errno/strerror stay None, str is the message.
+    exc = CheckpointNotFoundError("no checkpoint", path="/x")
+    # An OSError subclass built with one argument: errno/strerror stay None, and str() is
+    # CheckpointError's, not OSError's.
     assert exc.errno is None
-    assert str(exc) == "no checkpoint at '/x'"
+    assert str(exc) == "'/x': no checkpoint"
 
 
 def test_describe():
     assert errors.describe("/a/b.index") == "'/a/b.index'"
     assert errors.describe("/a/b.index", "w") == "'/a/b.index', tensor 'w'"
-    assert errors.describe(None) == "<memory>"
+    assert errors.describe(None, "w") == "tensor 'w'"
+    assert errors.describe(None) == ""
 
 
 # -- the errors real calls raise carry their attributes --------------------------------------
@@ -140,7 +149,8 @@ def test_real_tensor_not_found_error(tmp_path):
     exc = info.value
     assert exc.tensor == "nope"
     assert exc.path == str(prefix)
-    assert "'nope'" in str(exc) and str(prefix) in str(exc)
+    assert str(exc).startswith(f"{str(prefix)!r}, tensor 'nope': ")
+    assert "nope" not in exc.message and str(prefix) not in exc.message  # not said twice
     with pytest.raises(KeyError):
         reader["nope"]
     back = pickle.loads(pickle.dumps(exc))
@@ -158,7 +168,7 @@ def test_real_checkpoint_not_found_error(tmp_path):
         tfckpt.load_checkpoint(missing)
     assert isinstance(info.value, FileNotFoundError)
     assert info.value.path == str(missing)
-    assert str(missing) in str(info.value)
+    assert str(info.value).startswith(f"{str(missing)!r}: ")
 
 
 def test_real_invalid_argument_error(tmp_path):
@@ -167,4 +177,4 @@ def test_real_invalid_argument_error(tmp_path):
             writer.add("r", np.zeros(1, np.int64), dtype="resource")
         writer.add("ok", np.zeros(1))
     assert info.value.tensor == "r"
-    assert "'r'" in str(info.value)
+    assert "tensor 'r': " in str(info.value)

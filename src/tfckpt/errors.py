@@ -26,8 +26,12 @@ __all__ = [
 class CheckpointError(Exception):
     """Base class of every error tfckpt raises about a checkpoint.
 
-    ``path`` is the file (or checkpoint prefix) concerned and ``tensor`` the tensor name,
-    when known; both are also part of the message.
+    ``message`` says what was expected and what was found; ``path`` (the file or checkpoint
+    prefix concerned) and ``tensor`` (the tensor name), when known, are kept as attributes
+    and put in front of the message by ``str()``, so raise sites never format them::
+
+        >>> str(DataLossError("checksum mismatch", path="m.data-00000-of-00001", tensor="w"))
+        "'m.data-00000-of-00001', tensor 'w': checksum mismatch"
     """
 
     def __init__(
@@ -43,13 +47,17 @@ class CheckpointError(Exception):
         super().__init__(message)
 
     def __str__(self) -> str:
-        return self.message
+        if self.path is None and self.tensor is None:
+            return self.message
+        return f"{describe(self.path, self.tensor)}: {self.message}"
 
-    def __reduce__(self):  # keep errors picklable across processes
+    def __reduce__(self) -> tuple[object, ...]:  # keep errors picklable across processes
         return (_rebuild, (type(self), self.message, self.path, self.tensor))
 
 
-def _rebuild(cls: type[CheckpointError], message: str, path: str | None, tensor: str | None):
+def _rebuild(
+    cls: type[CheckpointError], message: str, path: str | None, tensor: str | None
+) -> CheckpointError:
     return cls(message, path=path, tensor=tensor)
 
 
@@ -78,8 +86,11 @@ class InvalidArgumentError(CheckpointError, ValueError):
 
 
 def describe(path: str | os.PathLike[str] | None, tensor: str | None = None) -> str:
-    """Formats the location part of an error message: ``'file' (tensor 'name')``."""
-    where = f"{os.fspath(path)!r}" if path is not None else "<memory>"
+    """The location part of an error message: ``'file', tensor 'name'`` (either part may
+    be missing)."""
+    parts = []
+    if path is not None:
+        parts.append(repr(os.fspath(path)))
     if tensor is not None:
-        where += f", tensor {tensor!r}"
-    return where
+        parts.append(f"tensor {tensor!r}")
+    return ", ".join(parts)

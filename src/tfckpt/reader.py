@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
 from tfckpt import paths
+from tfckpt.backend import Backend
 from tfckpt.bundle.reader import BundleReader
 from tfckpt.dtypes import DType
-from tfckpt.errors import InvalidArgumentError, TensorNotFoundError
+from tfckpt.errors import TensorNotFoundError
 from tfckpt.legacy.reader import V1Reader
 from tfckpt.tensor_slice import TensorSlice
 
@@ -28,31 +28,15 @@ class CheckpointReader:
         prefix, fmt = paths.resolve(path)
         self.prefix = prefix
         self.format = fmt
-        self._backend: BundleReader | V1Reader
-        if fmt == paths.V2:
-            self._backend = BundleReader(prefix, verify_checksums=verify_checksums)
-        else:
-            self._backend = V1Reader(prefix, verify_checksums=verify_checksums)
-        self._names: list[str]
-        if isinstance(self._backend, BundleReader):
-            self._names = self._backend.visible_names()
-        else:
-            self._names = self._backend.keys()
-
-    @functools.cached_property
-    def _name_set(self) -> Container[str]:
-        # Built on first lookup: opening and listing a checkpoint does not need it.
-        if isinstance(self._backend, BundleReader):
-            return self._backend.visible()[1]
-        return frozenset(self._names)
+        backend = BundleReader if fmt == paths.V2 else V1Reader
+        self._backend: Backend = backend(prefix, verify_checksums=verify_checksums)
+        self._names = self._backend.names()
 
     # -- TensorFlow's names ----------------------------------------------------------------
 
     def get_variable_to_shape_map(self) -> dict[str, list[int]]:
         """``{name: shape}`` with shapes as lists of Python ints."""
-        if isinstance(self._backend, BundleReader):
-            return self._backend.shape_map()
-        return {name: list(self._backend.shape(name)) for name in self._names}
+        return self._backend.shape_map()
 
     def get_variable_to_dtype_map(self) -> dict[str, DType]:
         """``{name: dtype}``; dtypes have TensorFlow's ``.name`` and ``.as_numpy_dtype``."""
@@ -64,15 +48,11 @@ class CheckpointReader:
         return self._backend.dtype(name)
 
     def _require(self, name: str) -> None:
-        if name not in self._name_set:
-            raise TensorNotFoundError(
-                f"tensor {name!r} not found in checkpoint {self.prefix!r}",
-                path=self.prefix,
-                tensor=name,
-            )
+        if name not in self._backend:
+            raise TensorNotFoundError("not found in the checkpoint", path=self.prefix, tensor=name)
 
     def has_tensor(self, name: str) -> bool:
-        return name in self._name_set
+        return name in self._backend
 
     def get_tensor(self, name: str, *, copy: bool = True) -> Any:
         """The value of ``name``, as TensorFlow's reader returns it.
@@ -80,11 +60,16 @@ class CheckpointReader:
         A NumPy scalar for 0-d numeric tensors, ``bytes`` for a 0-d string, an object array
         of ``bytes`` for string tensors, an ndarray otherwise; partitioned tensors are
         assembled.  ``copy=False`` returns read-only views of a memory map of the data file
-        instead of owned arrays, where the tensor is stored whole.
+        instead of owned arrays, where the tensor is stored whole.  Raises
+        TensorNotFoundError, DataLossError, UnsupportedError.
+
+        Example::
+
+            kernel = tfckpt.load_checkpoint("model.ckpt-1").get_tensor("dense/kernel")
         """
-        if name not in self._name_set:
+        if name not in self._backend:
             self._require(name)
-        array = self._backend.read(name, copy=copy)
+        array = self._backend.read_many([name], copy=copy)[name]
         return array if array.ndim else array[()]
 
     def get_bytes_view(self, name: str) -> memoryview:
@@ -92,16 +77,7 @@ class CheckpointReader:
         data file's memory map (V2 checkpoints), checksum verified.  For large serialized
         values (NumpyState's ``.npy`` bytes, say) that are parsed once and dropped."""
         self._require(name)
-        if isinstance(self._backend, BundleReader):
-            return self._backend.read_string_view(name)
-        value = self.get_tensor(name)
-        if not isinstance(value, bytes):
-            raise InvalidArgumentError(
-                f"{self.prefix!r}, tensor {name!r}: not a scalar string",
-                path=self.prefix,
-                tensor=name,
-            )
-        return memoryview(value)
+        return self._backend.read_string_view(name)
 
     def get_tensors(
         self, names: Iterable[str] | None = None, *, copy: bool = True
@@ -114,12 +90,9 @@ class CheckpointReader:
         """
         wanted = self._names if names is None else list(names)
         for name in wanted:
-            if name not in self._name_set:
+            if name not in self._backend:
                 self._require(name)
-        if isinstance(self._backend, BundleReader):
-            arrays = self._backend.read_many(wanted, copy=copy)
-        else:
-            arrays = {name: self._backend.read(name, copy=copy) for name in wanted}
+        arrays = self._backend.read_many(wanted, copy=copy)
         for name, array in arrays.items():
             if not array.ndim:
                 arrays[name] = array[()]
@@ -153,7 +126,7 @@ class CheckpointReader:
         return list(self._names)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._name_set
+        return name in self._backend
 
     def __getitem__(self, name: str) -> Any:
         return self.get_tensor(name)
@@ -185,7 +158,7 @@ class CheckpointReader:
 class TensorView:
     """Part of a tensor on demand: ``view[0:10, :]`` reads just those elements."""
 
-    def __init__(self, backend: BundleReader | V1Reader, name: str) -> None:
+    def __init__(self, backend: Backend, name: str) -> None:
         self._backend = backend
         self.name = name
         self.shape: tuple[int, ...] = backend.shape(name)
@@ -215,7 +188,7 @@ class TensorView:
         return value
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        value = self._backend.read(self.name)
+        value = self._backend.read_many([self.name])[self.name]
         return value if dtype is None else value.astype(dtype)
 
     def __repr__(self) -> str:

@@ -22,8 +22,8 @@ from tests.conftest import FIXTURES
 from tfckpt import checksum
 from tfckpt.bundle import batch
 from tfckpt.bundle.reader import BundleReader
-from tfckpt.bundle.shards import DataFile
 from tfckpt.errors import CheckpointError, DataLossError, TensorNotFoundError
+from tfckpt.storage.source import LocalFile
 
 with open(FIXTURES / "MANIFEST.json", encoding="utf-8") as _f:
     FIXTURE_PREFIXES = [e["path"] for e in json.load(_f)]
@@ -192,7 +192,7 @@ def test_read_many_equals_read_on_fixtures():
         if not os.path.exists(f"{path}.index"):
             continue  # V1
         with BundleReader(path) as reader:
-            keys = reader.keys()
+            keys = reader.names()
             names = [n for n in keys if reader.dtype(n).name != "variant"]
             for copy in (True, False):
                 got = reader.read_many(names, copy=copy)
@@ -240,7 +240,7 @@ def test_hidden_slice_keys_are_not_found(tmp_path):
         writer.add_slice("p", [4], "2,2", np.arange(2.0, 4.0))
     with tfckpt.load_checkpoint(prefix) as reader:
         assert reader.keys() == ["p"]
-        hidden = [n for n in reader._backend.all_keys() if n != "p"]
+        hidden = [n for n in reader._backend.entries.keys if n != "p"]
         assert len(hidden) == 2
         with pytest.raises(TensorNotFoundError):
             reader.get_tensors(hidden[:1])
@@ -436,14 +436,14 @@ def threaded(monkeypatch):
     monkeypatch.setattr(batch, "LARGE_TENSOR_BYTES", 1, raising=False)
     threads = set()
     calls = []
-    original = DataFile.readinto
+    original = LocalFile.readinto
 
     def spy(self, offset, buffer):
         threads.add(threading.current_thread().name)
         calls.append(offset)
         return original(self, offset, buffer)
 
-    monkeypatch.setattr(DataFile, "readinto", spy)
+    monkeypatch.setattr(LocalFile, "readinto", spy)
     return threads, calls
 
 

@@ -341,8 +341,8 @@ def test_data_is_in_add_order_without_padding(tmp_path):
         {"z": np.int8(1), "a": np.arange(3, dtype=np.int16), "m": b"xy", "b": np.float64(2)},
     )
     with BundleReader(tmp_path / "m") as reader:
-        offsets = {n: (reader.entry(n).offset, reader.entry(n).size) for n in reader.keys()}  # noqa: SIM118 (not a dict)
-        assert reader.keys() == ["a", "b", "m", "z"]  # key order
+        offsets = {n: (reader.entry(n).offset, reader.entry(n).size) for n in reader.names()}
+        assert reader.names() == ["a", "b", "m", "z"]  # key order
     assert offsets == {"z": (0, 1), "a": (1, 6), "m": (7, 7), "b": (14, 8)}  # add order
 
 
@@ -688,7 +688,7 @@ def _rewritable(root: Path) -> list[Path]:
             continue
         try:
             with BundleReader(prefix) as reader:
-                names = reader.keys()
+                names = reader.names()
                 if reader.num_shards != 1 or any(reader.slices(n) for n in names):
                     continue
                 if any(reader.dtype(n).name in ("resource", "variant") for n in names):
@@ -712,7 +712,7 @@ def _short(prefix: Path) -> str:
 @pytest.mark.parametrize("prefix", REWRITABLE, ids=_short)
 def test_rewriting_tensorflow_checkpoints_is_byte_identical(tmp_path, prefix):
     with BundleReader(prefix) as reader:
-        names = sorted(reader.keys(), key=lambda n: reader.entry(n).offset)
+        names = sorted(reader.names(), key=lambda n: reader.entry(n).offset)
         tensors = [(n, reader.read(n), reader.dtype(n)) for n in names]
     with tfckpt.BundleWriter(tmp_path / "copy") as writer:
         for name, value, dtype in tensors:
@@ -739,12 +739,12 @@ def test_rewriting_tensorflows_partitioned_checkpoint_is_byte_identical(tmp_path
     prefix = FIXTURES / "partitioned" / "ckpt"
     order = []
     with BundleReader(prefix) as reader:
-        for name in reader.all_keys():
+        for name in reader.entries.keys:
             key = name.encode("utf-8", "surrogateescape")
             if key[:1] == b"\x00":
                 full, s = decode_slice_key(key)
                 entry = reader.entry(name)
-                value = reader._read_entry(full, entry, reader.dtype(full), True)
+                value = reader.read(name)  # a slice's entry read by its own key
                 order.append((entry.offset, full, s, value, reader.dtype(full), reader.shape(full)))
             elif not reader.slices(name):
                 order.append(
@@ -814,7 +814,8 @@ def test_reader_conveniences(small):
             reader["missing"]
         assert isinstance(info.value, KeyError)
         assert info.value.tensor == "missing"
-        assert str(info.value).startswith("tensor 'missing' not found")
+        expected = f"{reader.prefix!r}, tensor 'missing': not found in the checkpoint"
+        assert str(info.value) == expected
         with pytest.raises(TensorNotFoundError):
             reader.get_tensor("layer")  # a prefix of names is not a name
 

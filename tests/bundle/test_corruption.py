@@ -126,7 +126,7 @@ def test_the_two_shard_checkpoint_reads(two_shards):
     prefix, values, layout = two_shards
     with BundleReader(prefix) as bundle:
         assert bundle.num_shards == 2
-        assert {n: bundle.entry(n).shard_id for n in bundle.keys()} == {  # noqa: SIM118
+        assert {n: bundle.entry(n).shard_id for n in bundle.names()} == {
             n: s for n, (s, _, _) in layout.items()
         }
     assert _all_same(_read_all(prefix), values)
@@ -264,7 +264,7 @@ def test_every_byte_flipped_in_a_corpus_data_shard(tmp_path):
     with BundleReader(prefix) as bundle:
         layout = {
             n: (bundle.entry(n).offset, bundle.entry(n).size)
-            for n in bundle.keys()  # noqa: SIM118 (not a dict)
+            for n in bundle.names()
             if bundle.entry(n).shard_id == 0 and not bundle.slices(n)
         }
         values = {n: bundle.read(n) for n in layout}

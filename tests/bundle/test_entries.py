@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 import tfckpt
 from tests.conftest import CORPUS, FIXTURES, fixture_files
 from tfckpt import checksum
-from tfckpt.bundle.index import decode_entries
+from tfckpt.bundle.entries import decode_entries
 from tfckpt.errors import DataLossError
 from tfckpt.proto import tensor_bundle_pb2
 from tfckpt.table.block import BlockBuilder, parse_block

@@ -1,4 +1,6 @@
-"""Reading many tensors of one data file at once.
+"""Fetching the extents of one data file: the strategies of the read pipeline.
+
+One extent is read with one positional read, or in parallel pieces when it is large.
 
 Reading tensor by tensor costs a system call, an allocation and its page faults per
 tensor; for tens of thousands of small tensors that overhead is most of the time.  Here
@@ -26,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from tfckpt import checksum
-from tfckpt.bundle.shards import DataFile
 from tfckpt.bundle.threads import shared_pool, workers
+from tfckpt.storage.source import LocalFile
 
 # A chunk is what one thread reads and checks in one go.
 CHUNK_BYTES = 8 << 20
@@ -44,9 +46,9 @@ Mismatch = Callable[[int, int], None]  # (index in the group, actual crc32c); ra
 
 @dataclass
 class Group:
-    """Tensors of one data file to read, as parallel columns (ranges already checked)."""
+    """Extents of one data file to read, as parallel columns (ranges already checked):
+    each becomes an array of its storage dtype and shape."""
 
-    names: list[str]
     storage: list[np.dtype[Any]]
     shapes: list[list[int]]
     offsets: np.ndarray
@@ -66,7 +68,7 @@ def _split(size: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(cuts))
 
 
-def read_large(shard: DataFile, array: np.ndarray, offset: int, verify: bool) -> int | None:
+def _read_large(shard: LocalFile, array: np.ndarray, offset: int, verify: bool) -> int | None:
     """Fills the fresh, contiguous ``array`` from ``offset`` in parallel pieces; returns
     the CRC32C of its bytes when ``verify`` (combined from the pieces' CRCs)."""
     memory = memoryview(array.reshape(-1).view(np.uint8))
@@ -80,11 +82,13 @@ def read_large(shard: DataFile, array: np.ndarray, offset: int, verify: bool) ->
     return _combine(pieces, _map(run, pieces, memory.nbytes)) if verify else None
 
 
-def crc_large(data: Any) -> int:
-    """CRC32C of a large buffer, computed in parallel pieces."""
+def crc(data: Any) -> int:
+    """CRC32C of a buffer, computed in parallel pieces when it is large."""
     if isinstance(data, np.ndarray):  # ml_dtypes arrays export no buffer: view as bytes
         data = data.reshape(-1).view(np.uint8)
     memory = memoryview(data).cast("B")
+    if memory.nbytes < PARALLEL_BYTES or workers() < 2:
+        return _crc32c(memory)
     pieces = _split(memory.nbytes)
     return _combine(pieces, _map(lambda b: _crc32c(memory[b[0] : b[1]]), pieces, memory.nbytes))
 
@@ -111,11 +115,17 @@ def _report(bad: list[tuple[int, int]], order: np.ndarray, on_mismatch: Mismatch
 
 
 def read_owned(
-    shard: DataFile, group: Group, verify: bool, on_mismatch: Mismatch
-) -> dict[str, np.ndarray]:
-    """Reads the group's tensors into writable arrays sharing one arena."""
-    if not group.names:
-        return {}
+    shard: LocalFile, group: Group, verify: bool, on_mismatch: Mismatch
+) -> list[np.ndarray]:
+    """Reads the group's extents into writable arrays (several share one arena)."""
+    if not group.storage:
+        return []
+    if len(group.storage) == 1 and int(group.sizes[0]) >= PARALLEL_BYTES and workers() > 1:
+        array = np.empty(group.shapes[0], group.storage[0])
+        actual = _read_large(shard, array, int(group.offsets[0]), verify)
+        if actual is not None and actual != int(group.crcs[0]):
+            on_mismatch(0, actual)
+        return [array]
     order = np.argsort(group.offsets, kind="stable")
     offsets = group.offsets[order]
     sizes = group.sizes[order]
@@ -169,14 +179,14 @@ def read_owned(
     return arrays
 
 
-def _arrays(group: Group, arena: np.ndarray, start: int) -> dict[str, np.ndarray]:
+def _arrays(group: Group, arena: np.ndarray, start: int) -> list[np.ndarray]:
     new = np.ndarray
-    return {
-        name: new(shape, storage, arena, offset)
-        for name, storage, shape, offset in zip(
-            group.names, group.storage, group.shapes, (group.offsets - start).tolist()
+    return [
+        new(shape, storage, arena, offset)
+        for storage, shape, offset in zip(
+            group.storage, group.shapes, (group.offsets - start).tolist()
         )
-    }
+    ]
 
 
 def _check_behind(
@@ -205,12 +215,11 @@ def _check_behind(
 
 
 def _read_each(
-    shard: DataFile, group: Group, verify: bool, on_mismatch: Mismatch
-) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for i, (name, storage, shape, offset, size, crc) in enumerate(
+    shard: LocalFile, group: Group, verify: bool, on_mismatch: Mismatch
+) -> list[np.ndarray]:
+    out: list[np.ndarray] = []
+    for i, (storage, shape, offset, size, crc) in enumerate(
         zip(
-            group.names,
             group.storage,
             group.shapes,
             group.offsets.tolist(),
@@ -223,17 +232,17 @@ def _read_each(
             shard.readinto(offset, array)
         if verify and (actual := _crc32c(array)) != crc:
             on_mismatch(i, actual)
-        out[name] = array
+        out.append(array)
     return out
 
 
 def map_views(
-    shard: DataFile, group: Group, verify: bool, on_mismatch: Mismatch
-) -> dict[str, np.ndarray]:
-    """Read-only views of the group's tensors in the shard's memory map, CRCs checked."""
-    if not group.names:
-        return {}
-    mapped = shard.view()
+    shard: LocalFile, group: Group, verify: bool, on_mismatch: Mismatch
+) -> list[np.ndarray]:
+    """Read-only views of the group's extents in the shard's memory map, CRCs checked."""
+    if not group.storage:
+        return []
+    mapped = shard.mapping()
     offsets = group.offsets.tolist()
     sizes = group.sizes.tolist()
     crcs = group.crcs.tolist()
@@ -264,7 +273,7 @@ def map_views(
     # that closing the data file cannot unmap memory they still point into.
     base = np.frombuffer(mapped, np.uint8)
     new = np.ndarray
-    return {
-        name: new(shape, storage, base, offset)
-        for name, storage, shape, offset in zip(group.names, group.storage, group.shapes, offsets)
-    }
+    return [
+        new(shape, storage, base, offset)
+        for storage, shape, offset in zip(group.storage, group.shapes, offsets)
+    ]

@@ -18,19 +18,21 @@ Unsliced tensors are stored as one full slice.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from tfckpt import dtypes
-from tfckpt.bundle.partial import normalize_index
 from tfckpt.errors import (
     CheckpointNotFoundError,
     DataLossError,
+    InvalidArgumentError,
     TensorNotFoundError,
     UnsupportedError,
 )
 from tfckpt.legacy.naming import v1_files
+from tfckpt.partial import normalize_index
 from tfckpt.proto import saved_tensor_slice_pb2
 from tfckpt.table.reader import TableReader
 from tfckpt.tensor_slice import TensorSlice, encode_slice_key
@@ -78,19 +80,21 @@ class V1Reader:
         self.files = v1_files(self.prefix)
         if not self.files:
             raise CheckpointNotFoundError(
-                f"no V1 checkpoint files match {self.prefix!r}", path=self.prefix
+                "no V1 checkpoint files match this prefix (expected the file itself or "
+                "-NNNNN-of-MMMMM shards)",
+                path=self.prefix,
             )
         self._tables = [TableReader.open(f, verify_checksums=verify_checksums) for f in self.files]
         self._tensors: dict[str, _TensorInfo] = {}
         for index, table in enumerate(self._tables):
             self._load_meta(index, table)
+        self._names = sorted(self._tensors)
 
     def _load_meta(self, index: int, table: TableReader) -> None:
         raw = table.get(b"")
         if raw is None:
             raise DataLossError(
-                f"{table.name!r}: no table of contents (the empty key); is this a TensorFlow "
-                "V1 checkpoint?",
+                "no table of contents (the empty key); is this a TensorFlow V1 checkpoint?",
                 path=table.name,
             )
         saved = saved_tensor_slice_pb2.SavedTensorSlices()
@@ -98,22 +102,21 @@ class V1Reader:
             saved.ParseFromString(raw)
         except Exception:
             raise DataLossError(
-                f"{table.name!r}: the table of contents is not a SavedTensorSlices",
+                "the table of contents (the empty key) is not a SavedTensorSlices",
                 path=table.name,
             ) from None
         for meta in saved.meta.tensor:
             dtype = dtypes.from_enum(meta.type)
             if dtype is None:
                 raise UnsupportedError(
-                    f"{table.name!r}, tensor {meta.name!r}: unknown dtype (DataType enum "
-                    f"{meta.type})",
+                    f"unknown dtype (DataType enum {meta.type})",
                     path=table.name,
                     tensor=meta.name,
                 )
             shape = tuple(d.size for d in meta.shape.dim)
             if any(d < 0 for d in shape):
                 raise DataLossError(
-                    f"{table.name!r}, tensor {meta.name!r}: invalid shape {list(shape)}",
+                    f"invalid shape {list(shape)}: dimensions must not be negative",
                     path=table.name,
                     tensor=meta.name,
                 )
@@ -122,26 +125,29 @@ class V1Reader:
                 info = self._tensors[meta.name] = _TensorInfo(dtype, shape)
             elif info.dtype != dtype or info.shape != shape:
                 raise DataLossError(
-                    f"{table.name!r}, tensor {meta.name!r}: dtype/shape {dtype.name} "
-                    f"{list(shape)} disagree with another shard's {info.dtype.name} "
-                    f"{list(info.shape)}",
+                    f"dtype/shape {dtype.name} {list(shape)} disagree with another shard's "
+                    f"{info.dtype.name} {list(info.shape)}",
                     path=table.name,
                     tensor=meta.name,
                 )
             for proto in meta.slice:
                 info.slices.append((TensorSlice.from_proto(proto), index))
 
-    def keys(self) -> list[str]:
-        return sorted(self._tensors)
+    def names(self) -> list[str]:
+        """Tensor names, sorted (shared: callers must not modify the list)."""
+        return self._names
 
     def __contains__(self, name: object) -> bool:
         return name in self._tensors
+
+    def shape_map(self) -> dict[str, list[int]]:
+        return {name: list(self._tensors[name].shape) for name in self._names}
 
     def _info(self, name: str) -> _TensorInfo:
         info = self._tensors.get(name)
         if info is None:
             raise TensorNotFoundError(
-                f"tensor {name!r} not found in checkpoint {self.prefix!r}",
+                "no tensor of this name in the checkpoint",
                 path=self.prefix,
                 tensor=name,
             )
@@ -162,8 +168,7 @@ class V1Reader:
         is_string = info.dtype.name == "string"
         if info.dtype.name not in _VALUE_FIELD:
             raise UnsupportedError(
-                f"{self.prefix!r}, tensor {name!r}: V1 checkpoints cannot hold "
-                f"{info.dtype.name} tensors",
+                f"V1 checkpoints cannot hold {info.dtype.name} tensors",
                 path=self.prefix,
                 tensor=name,
             )
@@ -171,28 +176,43 @@ class V1Reader:
         covered = np.zeros(info.shape, bool)
         for tensor_slice, index in info.slices:
             table = self._tables[index]
-            where = f"{table.name!r}, tensor {name!r}, slice {tensor_slice}"
+            slice_name = f"slice {tensor_slice}"
             try:
                 bounds = tensor_slice.bounds(info.shape)
             except ValueError as exc:
-                raise DataLossError(f"{where}: {exc}", path=table.name, tensor=name) from None
+                # (the message names the slice and the shape it does not fit)
+                raise DataLossError(str(exc), path=table.name, tensor=name) from None
             region = tuple(slice(a, b) for a, b in bounds)
             shape = tuple(b - a for a, b in bounds)
-            values = self._slice_values(table, name, tensor_slice, info.dtype, shape, where)
+            values = self._slice_values(table, name, tensor_slice, info.dtype, shape, slice_name)
             if covered[region].any():
                 raise DataLossError(
-                    f"{where}: overlaps another slice", path=table.name, tensor=name
+                    f"{slice_name}: overlaps another slice", path=table.name, tensor=name
                 )
             out[(*region, Ellipsis)] = values  # (Ellipsis: a 0-d string stays bytes)
             covered[region] = True
         if not covered.all():
             raise DataLossError(
-                f"{self.prefix!r}, tensor {name!r}: the saved slices cover only "
-                f"{int(covered.sum())} of {covered.size} elements",
+                f"the saved slices cover only {int(covered.sum())} of {covered.size} elements",
                 path=self.prefix,
                 tensor=name,
             )
         return out
+
+    def read_many(self, names: Iterable[str], *, copy: bool = True) -> dict[str, np.ndarray]:
+        """``{name: read(name)}`` for ``names``."""
+        return {name: self.read(name, copy=copy) for name in names}
+
+    def read_string_view(self, name: str) -> memoryview:
+        """A 0-d string tensor's bytes; InvalidArgumentError for any other tensor."""
+        info = self._info(name)
+        if info.dtype.name != "string" or info.shape != ():
+            raise InvalidArgumentError(
+                f"not a scalar string but {info.dtype.name} {list(info.shape)}",
+                path=self.prefix,
+                tensor=name,
+            )
+        return memoryview(self.read(name)[()])
 
     def read_region(self, name: str, index: Any) -> np.ndarray:
         """``tensor[index]`` (basic indexing only); V1 tables are in memory already, so this
@@ -216,26 +236,26 @@ class V1Reader:
         tensor_slice: TensorSlice,
         dtype: dtypes.DType,
         shape: tuple[int, ...],
-        where: str,
+        slice_name: str,
     ) -> np.ndarray:
         raw = table.get(encode_slice_key(name, tensor_slice))
         if raw is None:
             raise DataLossError(
-                f"{where}: the slice's data is missing", path=table.name, tensor=name
+                f"{slice_name}: the slice's data is missing", path=table.name, tensor=name
             )
         saved = saved_tensor_slice_pb2.SavedTensorSlices()
         try:
             saved.ParseFromString(raw)
         except Exception:
             raise DataLossError(
-                f"{where}: data is not a SavedTensorSlices", path=table.name, tensor=name
+                f"{slice_name}: data is not a SavedTensorSlices", path=table.name, tensor=name
             ) from None
         proto = saved.data.data
         count = int(np.prod(shape, dtype=np.int64))
         values = _values(proto, dtype, count)
         if values is None:
             raise DataLossError(
-                f"{where}: expected {count} {dtype.name} values, found "
+                f"{slice_name}: expected {count} {dtype.name} values, found "
                 f"{len(getattr(proto, _VALUE_FIELD[dtype.name]))} in "
                 f"{_VALUE_FIELD[dtype.name]}",
                 path=table.name,

@@ -1,0 +1,158 @@
+"""Reading bytes: the one door through which tfckpt reads a checkpoint's files.
+
+A :class:`ByteSource` is one file opened for random access.  Tables read their file whole
+through it; bundles fetch the byte ranges of the tensors asked for, into buffers the caller
+owns (``readinto``, ``read_ranges``) or as zero-copy views (``view``) where the storage
+allows.  :class:`LocalFile` is the implementation for local files: positional reads
+(``preadv``, one system call for a whole buffer) and a read-only memory map for views.
+Remote stores implement the same protocol (``view`` then returns None).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import stat
+import threading
+import weakref
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from tfckpt.errors import CheckpointNotFoundError, DataLossError
+
+HAS_PREADV = hasattr(os, "preadv")
+
+
+class ByteSource(Protocol):
+    """One file's bytes, read at any offset; safe to use from several threads."""
+
+    path: str
+
+    def size(self) -> int:
+        """The file's length in bytes."""
+        ...
+
+    def readinto(self, offset: int, buffer: Any) -> None:
+        """Fills the contiguous writable ``buffer`` with the bytes at ``offset``.
+
+        Raises DataLossError if the file ends first.
+        """
+        ...
+
+    def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[bytearray]:
+        """The bytes of each ``(offset, size)`` range, in order."""
+        ...
+
+    def view(self, offset: int, size: int) -> memoryview | None:
+        """A read-only zero-copy view of ``size`` bytes at ``offset``, or None where the
+        storage cannot give one.  The view stays valid after :meth:`close`."""
+        ...
+
+    def close(self) -> None:
+        """Releases the file (views already returned stay valid)."""
+        ...
+
+
+def _bytes_view(buffer: Any) -> memoryview:
+    if isinstance(buffer, np.ndarray):
+        buffer = buffer.reshape(-1).view(np.uint8)
+    return memoryview(buffer).cast("B")
+
+
+class LocalFile:
+    """A local file read with positional reads and, for views, a read-only memory map.
+
+    Raises CheckpointNotFoundError when the file does not exist and DataLossError when the
+    path is not a regular file (a directory, a FIFO that would block, a device).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(self.path, flags)
+        except FileNotFoundError:
+            raise CheckpointNotFoundError("the file does not exist", path=self.path) from None
+        except OSError as exc:
+            raise DataLossError(f"cannot open the file: {exc.strerror}", path=self.path) from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise DataLossError("not a regular file", path=self.path)
+        self.fd = fd
+        self._size = info.st_size
+        self._map: mmap.mmap | None = None
+        self._lock = threading.Lock()
+        # A reader that is dropped without close() must not keep its file open.
+        self._closer = weakref.finalize(self, os.close, fd)
+
+    def size(self) -> int:
+        return self._size
+
+    def readinto(self, offset: int, buffer: Any) -> None:
+        if HAS_PREADV:
+            total = buffer.nbytes if isinstance(buffer, np.ndarray) else memoryview(buffer).nbytes
+            done = os.preadv(self.fd, [buffer], offset)  # one system call, normally
+            if done == total:
+                return
+        else:  # pragma: no cover - platforms without preadv (Windows)
+            total = _bytes_view(buffer).nbytes
+            done = 0
+        rest = _bytes_view(buffer)
+        while done < total:
+            if HAS_PREADV:
+                n = os.preadv(self.fd, [rest[done:]], offset + done)
+            else:  # pragma: no cover
+                with self._lock:
+                    os.lseek(self.fd, offset + done, os.SEEK_SET)
+                    chunk = os.read(self.fd, total - done)
+                n = len(chunk)
+                rest[done : done + n] = chunk
+            if n <= 0:
+                raise DataLossError(
+                    f"the file ends before byte {offset + total} (truncated while open?)",
+                    path=self.path,
+                )
+            done += n
+
+    def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[bytearray]:
+        out = []
+        for offset, size in ranges:
+            buffer = bytearray(size)
+            if size:
+                self.readinto(offset, buffer)
+            out.append(buffer)
+        return out
+
+    def view(self, offset: int, size: int) -> memoryview:
+        return self.mapping()[offset : offset + size]
+
+    def mapping(self) -> memoryview:
+        """The whole file as a read-only memory map (an empty view for an empty file)."""
+        if self._map is None:
+            with self._lock:
+                if self._map is None and self._size > 0:
+                    self._map = mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ)
+        if self._map is None:
+            return memoryview(b"")
+        return memoryview(self._map)
+
+    def close(self) -> None:
+        # A memory map stays valid while NumPy views of it are alive; closing it then would
+        # raise BufferError, so the map is left to the garbage collector in that case.
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:
+                pass
+            self._map = None
+        if self._closer.alive:
+            self._closer()
+        self.fd = -1
+
+
+def open_source(path: str | os.PathLike[str]) -> LocalFile:
+    """Opens ``path`` for reading (see :class:`LocalFile` for what it raises)."""
+    return LocalFile(path)

@@ -137,39 +137,38 @@ class BundleReader:
         are views of the memory map.  Checksums are verified before anything is returned.
         """
         names = names if isinstance(names, list) else list(names)
-        whole = self.entries.whole
         if len(names) == 1:
-            # The common case of one small whole numeric tensor, without planning: the
-            # same guards as below, in a few microseconds.
+            # The common case, one small whole numeric tensor, without planning: the same
+            # guards as below (range, checksum) in a few microseconds.
             name = names[0]
+            whole = self.entries.whole
             slot = self.entries.slots.get(name)
             if slot is not None and (storage := whole.storage[slot]) is not None:
                 size = whole.size[slot]
                 if size < batch.PARALLEL_BYTES or not copy:
-                    return {name: self._read_whole(name, slot, storage, size, copy)}
+                    source = self._shards.get(whole.shard[slot]) or self._shard(
+                        whole.shard[slot], name
+                    )
+                    offset = whole.offset[slot]
+                    if offset > source.size() - size:
+                        self._check_ranges(source, [name], np.array([offset]), np.array([size]))
+                    shape = self.entries.columns.shapes[slot]
+                    if copy:
+                        array = np.empty(shape, storage)  # type: ignore[arg-type]
+                        if size and (
+                            not HAS_PREADV or os.preadv(source.fd, [array], offset) != size
+                        ):
+                            source.readinto(offset, array)  # a short read: retry in a loop
+                        data: Any = array
+                    else:
+                        data = source.view(offset, size)
+                        array = np.frombuffer(data, storage).reshape(shape)  # type: ignore[arg-type]
+                    if self._verify:
+                        crc = _crc32c(data) if size < batch.PARALLEL_BYTES else batch.crc(data)
+                        if crc != whole.crc32c[slot]:
+                            self._mismatch(source, name, offset, size, whole.crc32c[slot], crc)
+                    return {name: array}
         return self._read_planned(names, copy)
-
-    def _read_whole(
-        self, name: str, slot: int, storage: np.dtype[Any], size: int, copy: bool
-    ) -> np.ndarray:
-        whole = self.entries.whole
-        source = self._shard(whole.shard[slot], name)
-        offset = whole.offset[slot]
-        if offset + size > source.size():
-            self._check_ranges(source, [name], np.array([offset]), np.array([size]))
-        shape = self.entries.shapes()[slot]
-        if copy:
-            array = np.empty(shape, storage)  # type: ignore[arg-type]
-            if size and (not HAS_PREADV or os.preadv(source.fd, [array], offset) != size):
-                source.readinto(offset, array)  # a short read (or no preadv): retry in a loop
-            crc = _crc32c(array) if self._verify else 0
-        else:
-            view = source.view(offset, size)
-            array = np.frombuffer(view, storage).reshape(shape)  # type: ignore[arg-type]
-            crc = batch.crc(view) if self._verify else 0
-        if self._verify and crc != whole.crc32c[slot]:
-            self._mismatch(source, name, offset, size, whole.crc32c[slot], crc)
-        return array
 
     def _read_planned(self, names: list[str], copy: bool) -> dict[str, np.ndarray]:
         entries = self.entries

@@ -1,11 +1,44 @@
 """The ``checkpoint`` state file that names a directory's checkpoints.
 
-It is a text-format CheckpointState (tensorflow/python/training/checkpoint_state.proto):
-``model_checkpoint_path`` (the latest), ``all_model_checkpoint_paths`` (oldest first),
-``all_model_checkpoint_timestamps`` and ``last_preserved_timestamp``.  Paths may be
-relative to the directory.  Read and written as tensorflow/python/checkpoint/
-checkpoint_management.py does: relative paths are resolved against the directory on read,
-and the file is replaced atomically on write.
+It is a text-format CheckpointState (tensorflow/python/training/checkpoint_state.proto)::
+
+    1 model_checkpoint_path            string           the latest checkpoint's prefix
+    2 all_model_checkpoint_paths       repeated string  the kept checkpoints, oldest first
+    3 all_model_checkpoint_timestamps  repeated double  their times, seconds since the epoch
+    4 last_preserved_timestamp         double           time of the last checkpoint kept
+                                                        for keep_checkpoint_every_n_hours
+
+as protobuf's ``text_format.MessageToString`` prints it; CheckpointManager writes e.g.::
+
+    model_checkpoint_path: "ckpt-2"
+    all_model_checkpoint_paths: "ckpt-1"
+    all_model_checkpoint_paths: "ckpt-2"
+    all_model_checkpoint_timestamps: 1796301375.2630537
+    all_model_checkpoint_timestamps: 1796301375.2704601
+    last_preserved_timestamp: 1796301374.2258065
+
+Paths may be relative to the directory.  Read and written as tensorflow/python/checkpoint/
+checkpoint_management.py does (python/training/ before TensorFlow 2.9): relative paths are
+resolved against the directory on read, and the file is replaced atomically on write.
+
+Writing (update_checkpoint_state_internal) happens after the checkpoint's files are
+complete.  generate_checkpoint_state_proto appends ``model_checkpoint_path`` to the list
+unless it is already the last element, and refuses timestamps that do not match the paths
+one for one; the text goes through file_io.atomic_write_string_to_file, a temporary
+``<file>.tmp<uuid4 hex>`` renamed over the file (a direct write where the file system has
+no atomic rename).  CheckpointManager writes relative paths with timestamps, once right
+after a save and again after deleting old checkpoints; ``tf.train.Checkpoint.save`` writes
+only the latest path, relative, without timestamps; the TF1 Saver writes the paths it was
+given (``save_relative_paths`` defaults to False).  A checkpoint path equal to the state
+file's own path is refused.  Reading (get_checkpoint_state) parses with
+``text_format.Merge``, joins relative paths to the directory, raises ValueError without a
+``model_checkpoint_path`` and logs and returns None for a file it cannot parse;
+latest_checkpoint then returns the path if ``<path>.index`` or ``<path>`` exists.
+
+tfckpt differs here: :func:`read_state` raises DataLossError for a file it cannot parse or
+without a ``model_checkpoint_path``, and parses with ``text_format.Parse``, which (unlike
+``Merge``) rejects a singular field given twice; :func:`write_state` writes the paths as
+given, without appending ``model_checkpoint_path``, through ``<file>.tmp<16 hex digits>``.
 """
 
 from __future__ import annotations
@@ -59,11 +92,14 @@ def read_state(
         text_format.Parse(text, proto)
     except (UnicodeDecodeError, text_format.ParseError) as exc:
         raise DataLossError(
-            f"{path!r} is not a checkpoint state file (text-format CheckpointState): {exc}",
+            f"not a checkpoint state file (text-format CheckpointState): {exc}",
             path=path,
         ) from None
     if not proto.model_checkpoint_path:
-        raise DataLossError(f"{path!r}: no model_checkpoint_path in the state file", path=path)
+        raise DataLossError(
+            "no model_checkpoint_path in the state file (expected the latest checkpoint's prefix)",
+            path=path,
+        )
 
     def resolve(p: str) -> str:
         return p if os.path.isabs(p) else os.path.join(directory, p)

@@ -63,16 +63,14 @@ def resolve(path: str | os.PathLike[str]) -> tuple[str, str]:
         state = read_state(path)
         if state is not None:
             raise CheckpointNotFoundError(
-                f"the state file in {path!r} names {state.model_checkpoint_path!r}, "
-                "which does not exist",
+                f"the state file in {path!r} names this checkpoint, which does not exist",
                 path=state.model_checkpoint_path,
             )
         raise CheckpointNotFoundError(
-            f"{path!r} is a directory without a 'checkpoint' state file, checkpoint or "
-            "SavedModel variables",
+            "a directory without a 'checkpoint' state file, checkpoint or SavedModel variables",
             path=path,
         )
     raise CheckpointNotFoundError(
-        f"no checkpoint at {path!r}: neither {path + '.index'!r} nor a V1 checkpoint file exists",
+        f"no checkpoint: neither {path + '.index'!r} nor a V1 checkpoint file exists",
         path=path,
     )

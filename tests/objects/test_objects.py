@@ -436,7 +436,12 @@ def test_numpy_state_pickled_py_state_is_never_unpickled(tmp_path):
     with pytest.raises(tfckpt.DataLossError) as excinfo:
         tfckpt.Checkpoint(numpy_arrays=state).restore(path)
     assert UNPICKLED == []
-    assert "numpy_arrays/x/.ATTRIBUTES/py_state" in str(excinfo.value) or excinfo.value.tensor
+    # The error names the checkpoint key of the value (not just the attribute's name).
+    assert excinfo.value.tensor == "numpy_arrays/x/.ATTRIBUTES/py_state"
+    assert excinfo.value.path == path
+    assert str(excinfo.value).startswith(
+        f"{path!r}, tensor 'numpy_arrays/x/.ATTRIBUTES/py_state': "
+    )
     assert isinstance(excinfo.value, tfckpt.CheckpointError)
 
     # Also through the legacy attribute name and through load_tree (bytes stay bytes).
@@ -1222,6 +1227,109 @@ def test_load_tree_rejects_name_based_checkpoint(tmp_path):
     prefix = tfckpt.save_tensors(tmp_path / "v1", {"w": np.ones(2)})
     with pytest.raises(tfckpt.UnsupportedError):
         tfckpt.load_tree(prefix)
+
+
+# -- corrupt object graphs -------------------------------------------------------------------
+
+
+def corrupt_graph_checkpoint(prefix, graph, tensors=None) -> str:
+    """A checkpoint holding ``graph`` (bytes, or any value) under the object-graph key."""
+    return tfckpt.save_tensors(prefix, {**(tensors or {}), GRAPH_KEY: graph})
+
+
+def assert_corrupt_graph(prefix, *fragments) -> None:
+    """Restoring (Checkpoint.read, Checkpoint.restore) and load_tree all raise exactly
+    DataLossError (not the bare base class, not a raw IndexError/KeyError) carrying the
+    checkpoint and the object-graph key, with the location said once, in front."""
+    attempts = [
+        lambda: tfckpt.Checkpoint(v=np.zeros(2)).read(prefix),
+        lambda: tfckpt.Checkpoint(v=np.zeros(2)).restore(prefix),
+        lambda: tfckpt.load_tree(prefix),
+    ]
+    for attempt in attempts:
+        with pytest.raises(tfckpt.DataLossError) as excinfo:
+            attempt()
+        exc = excinfo.value
+        assert type(exc) is tfckpt.DataLossError
+        assert exc.path == prefix
+        assert exc.tensor == GRAPH_KEY
+        assert str(exc) == f"{prefix!r}, tensor {GRAPH_KEY!r}: {exc.message}"
+        assert prefix not in exc.message and GRAPH_KEY not in exc.message
+        for fragment in fragments:
+            assert fragment in exc.message, (fragment, exc.message)
+
+
+def test_unparseable_object_graph_is_data_loss(tmp_path):
+    """Bytes that are not a serialized TrackableObjectGraph (a length-delimited field that
+    runs past the end) raise DataLossError naming the file and the graph key, not the bare
+    CheckpointError they used to."""
+    prefix = corrupt_graph_checkpoint(tmp_path / "m", b"\x0a\xff\x01")
+    assert_corrupt_graph(prefix, "not a serialized TrackableObjectGraph")
+
+
+def test_object_graph_that_is_not_a_scalar_string_is_data_loss(tmp_path):
+    """An object-graph entry holding a numeric tensor is reported with what was expected and
+    what was found, instead of its raw bytes being parsed as a protobuf."""
+    prefix = corrupt_graph_checkpoint(tmp_path / "m", np.arange(3, dtype=np.float32))
+    assert_corrupt_graph(prefix, "expected the object graph as a scalar string", "float32 [3]")
+
+
+def test_object_graph_without_nodes_is_data_loss(tmp_path):
+    """A graph with no nodes at all (not even the root) raises DataLossError instead of an
+    IndexError from ``nodes[0]``."""
+    prefix = corrupt_graph_checkpoint(tmp_path / "m", build_graph([]))
+    assert_corrupt_graph(prefix, "no nodes")
+
+
+@pytest.mark.parametrize("bad_id", [2, 99, -1])
+def test_child_node_id_out_of_range_is_data_loss(tmp_path, bad_id):
+    """A child reference to a node the graph does not have raises DataLossError naming the
+    node, the child and the ids that would be valid, in restore and in load_tree (which used
+    to skip such children silently)."""
+    graph = build_graph([({"v": 1, "ghost": bad_id}, {}), ({}, {})])
+    prefix = corrupt_graph_checkpoint(tmp_path / "m", graph)
+    assert_corrupt_graph(
+        prefix, "node 0", "child 'ghost'", f"node {bad_id}", "expected a node id from 0 to 1"
+    )
+
+
+@pytest.mark.parametrize("field", ["original_variable_node_id", "slot_variable_node_id"])
+def test_slot_variable_node_id_out_of_range_is_data_loss(tmp_path, field):
+    """An optimizer slot variable whose variable or slot node id is out of range raises
+    DataLossError naming the slot and the bad field (load_tree used to raise IndexError or
+    drop the slot)."""
+    proto = trackable_object_graph_pb2.TrackableObjectGraph()
+    root = proto.nodes.add()
+    for name, node_id in (("v", 1), ("optimizer", 2)):
+        ref = root.children.add()
+        ref.node_id, ref.local_name = node_id, name
+    variable = proto.nodes.add()
+    attribute = variable.attributes.add()
+    attribute.name, attribute.checkpoint_key = "VARIABLE_VALUE", "v/.ATTRIBUTES/VARIABLE_VALUE"
+    optimizer = proto.nodes.add()
+    slot = optimizer.slot_variables.add()
+    slot.original_variable_node_id, slot.slot_variable_node_id = 1, 1
+    slot.slot_name = "m"
+    setattr(slot, field, 7)
+    prefix = corrupt_graph_checkpoint(
+        tmp_path / "m",
+        proto.SerializeToString(),
+        {"v/.ATTRIBUTES/VARIABLE_VALUE": np.ones(2)},
+    )
+    assert_corrupt_graph(prefix, "node 2", "slot variable 'm'", f"{field} 7", "0 to 2")
+
+
+def test_attribute_pointing_to_a_missing_key_is_data_loss(tmp_path):
+    """An attribute whose checkpoint key is not in the checkpoint is a corrupt graph:
+    DataLossError naming the node, the attribute and the missing key (it used to surface as
+    TensorNotFoundError for the key, as if the caller had asked for it)."""
+    key = "v/.ATTRIBUTES/VARIABLE_VALUE"
+    graph = build_graph([({"v": 1}, {}), ({}, {"VARIABLE_VALUE": key})])
+    prefix = corrupt_graph_checkpoint(tmp_path / "m", graph)
+    assert_corrupt_graph(prefix, "node 1", "attribute 'VARIABLE_VALUE'", repr(key))
+    with pytest.raises(tfckpt.DataLossError) as excinfo:
+        tfckpt.Checkpoint(v=np.zeros(2)).read(prefix)
+    assert not isinstance(excinfo.value, KeyError)
 
 
 def _corpus_manifest_entry(path):

@@ -27,10 +27,9 @@ def serialize_array(value: np.ndarray | np.generic, name: str = "") -> bytes:
         np.save(buffer, value, allow_pickle=False)
     except ValueError as exc:
         raise InvalidArgumentError(
-            f"NumpyState attribute {name!r}: cannot save an array of dtype "
-            f"{np.asarray(value).dtype} without pickling ({exc}); object arrays are not "
-            "supported",
-            tensor=name,
+            f"cannot save a NumpyState array of dtype {np.asarray(value).dtype} without "
+            f"pickling ({exc}); object arrays are not supported",
+            tensor=name or None,
         ) from None
     return buffer.getvalue()
 
@@ -91,9 +90,9 @@ def deserialize_array(data: Any, name: str = "", path: str | None = None) -> np.
         return np.load(io.BytesIO(bytes(data)), allow_pickle=False)
     except Exception as exc:  # ValueError for pickled data, others for corrupt bytes
         raise DataLossError(
-            f"{path!r}, tensor {name!r}: not a NumPy array saved without pickle ({exc})",
+            f"not a NumPy array saved without pickle ({exc})",
             path=path,
-            tensor=name,
+            tensor=name or None,
         ) from None
 
 
@@ -148,8 +147,10 @@ class _NumpyWrapper:
     def _tfckpt_attributes(self) -> dict[str, tuple[str, Any]]:
         return {PY_STATE: ("", lambda: serialize_pieces(self.array, self.name))}
 
-    def _tfckpt_restore(self, attribute: str, value: Any, path: str | None = None) -> None:
-        self.array = deserialize_array(value, self.name, path)
+    def _tfckpt_restore(
+        self, attribute: str, value: Any, path: str | None = None, key: str | None = None
+    ) -> None:
+        self.array = deserialize_array(value, key or self.name, path)
 
     def _tfckpt_restorable_attributes(self) -> tuple[str, ...]:
         return (PY_STATE, LEGACY_NUMPY_ATTRIBUTE)

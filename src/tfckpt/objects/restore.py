@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from tfckpt import dtypes
-from tfckpt.errors import CheckpointError, InvalidArgumentError, UnsupportedError
+from tfckpt.errors import DataLossError, InvalidArgumentError, UnsupportedError
 from tfckpt.objects import graph, trackable
 from tfckpt.objects.keys import OBJECT_GRAPH_KEY, VARIABLE_VALUE
 from tfckpt.proto import trackable_object_graph_pb2
@@ -22,24 +22,73 @@ from tfckpt.reader import CheckpointReader
 
 
 def read_object_graph(reader: CheckpointReader) -> Any:
-    """The TrackableObjectGraph stored in a checkpoint."""
+    """The TrackableObjectGraph stored in a checkpoint, checked (see :func:`check_graph`)."""
     if not reader.has_tensor(OBJECT_GRAPH_KEY):
         raise UnsupportedError(
-            f"{reader.prefix!r} has no {OBJECT_GRAPH_KEY} entry: it is a name-based (TF1) "
-            "checkpoint, not an object-based one; read its tensors with "
-            "tfckpt.load_checkpoint",
+            f"no {OBJECT_GRAPH_KEY} entry: a name-based (TF1) checkpoint, not an "
+            "object-based one; read its tensors with tfckpt.load_checkpoint",
             path=reader.prefix,
+        )
+    value = reader.get_tensor(OBJECT_GRAPH_KEY)
+    if not isinstance(value, bytes):
+        raise DataLossError(
+            f"expected the object graph as a scalar string, found "
+            f"{reader.get_dtype(OBJECT_GRAPH_KEY).name} {list(np.shape(value))}",
+            path=reader.prefix,
+            tensor=OBJECT_GRAPH_KEY,
         )
     proto = trackable_object_graph_pb2.TrackableObjectGraph()
     try:
-        proto.ParseFromString(bytes(reader.get_tensor(OBJECT_GRAPH_KEY)))
-    except Exception:
-        raise CheckpointError(
-            f"{reader.prefix!r}: {OBJECT_GRAPH_KEY} is not a TrackableObjectGraph",
+        proto.ParseFromString(value)
+    except Exception as exc:  # protobuf's DecodeError
+        raise DataLossError(
+            f"not a serialized TrackableObjectGraph ({exc})",
             path=reader.prefix,
             tensor=OBJECT_GRAPH_KEY,
         ) from None
+    check_graph(proto, reader.prefix)
     return proto
+
+
+def check_graph(proto: Any, path: str | None) -> None:
+    """Raises DataLossError unless the graph has a root and every node id it holds (children,
+    slot variables) names one of its nodes, so that walking it cannot fail."""
+    count = len(proto.nodes)
+    if not count:
+        raise DataLossError(
+            "the object graph has no nodes (expected at least the root object)",
+            path=path,
+            tensor=OBJECT_GRAPH_KEY,
+        )
+    for node_id, node in enumerate(proto.nodes):
+        for ref in node.children:
+            if not 0 <= ref.node_id < count:
+                raise DataLossError(
+                    f"object graph node {node_id}: child {ref.local_name!r} refers to node "
+                    f"{ref.node_id}, expected a node id from 0 to {count - 1}",
+                    path=path,
+                    tensor=OBJECT_GRAPH_KEY,
+                )
+        for slot in node.slot_variables:
+            for field in ("original_variable_node_id", "slot_variable_node_id"):
+                ref_id = getattr(slot, field)
+                if not 0 <= ref_id < count:
+                    raise DataLossError(
+                        f"object graph node {node_id}: slot variable {slot.slot_name!r} has "
+                        f"{field} {ref_id}, expected a node id from 0 to {count - 1}",
+                        path=path,
+                        tensor=OBJECT_GRAPH_KEY,
+                    )
+
+
+def missing_value(path: str | None, node_id: int, attribute: Any) -> DataLossError:
+    """The error for an attribute of the object graph whose checkpoint key holds nothing."""
+    return DataLossError(
+        f"object graph node {node_id}: attribute {attribute.name!r} refers to checkpoint key "
+        f"{attribute.checkpoint_key!r}, which the checkpoint does not hold",
+        path=path,
+        tensor=OBJECT_GRAPH_KEY,
+    )
 
 
 class Restoration:
@@ -59,13 +108,7 @@ class Restoration:
         self.matched[node_id] = obj
         node = self.proto.nodes[node_id]
         self._restore_attributes(obj, node_id, node)
-        for ref in node.children:
-            if not 0 <= ref.node_id < len(self.proto.nodes):
-                raise CheckpointError(
-                    f"{self.path!r}: object graph child {ref.local_name!r} points to node "
-                    f"{ref.node_id} of {len(self.proto.nodes)}",
-                    path=self.path,
-                )
+        for ref in node.children:  # node ids were checked by read_object_graph
             child_node = self.proto.nodes[ref.node_id]
             names = {a.name for a in child_node.attributes}
             child = trackable.lookup(obj, ref.local_name, names)
@@ -91,6 +134,8 @@ class Restoration:
             # Views of the memory map (no copy): assign() and the restore hooks copy what
             # they keep.  NumpyState's .npy bytes are parsed straight from the map.
             key = attribute.checkpoint_key
+            if not self.reader.has_tensor(key):
+                raise missing_value(self.path, node_id, attribute)
             value = None
             if attribute.name in getattr(obj, "_tfckpt_bytes_attributes", ()):
                 try:
@@ -102,7 +147,7 @@ class Restoration:
             if isinstance(obj, np.ndarray):
                 assign(obj, value, attribute.checkpoint_key, self.reader)
             else:
-                obj._tfckpt_restore(attribute.name, value, self.path)
+                obj._tfckpt_restore(attribute.name, value, self.path, key)
         if unused:
             self.unused_attributes[node_id] = unused
 
@@ -116,22 +161,22 @@ def assign(target: np.ndarray, value: Any, key: str, reader: CheckpointReader) -
         own = None
     if own is None or own.as_datatype_enum != stored.as_datatype_enum:
         raise InvalidArgumentError(
-            f"{reader.prefix!r}, tensor {key!r}: the checkpoint holds {stored.name} but the "
-            f"array to restore into has dtype {target.dtype}",
+            f"the checkpoint holds {stored.name} but the array to restore into has dtype "
+            f"{target.dtype}",
             path=reader.prefix,
             tensor=key,
         )
     value = np.asarray(value)
     if value.shape != target.shape:
         raise InvalidArgumentError(
-            f"{reader.prefix!r}, tensor {key!r}: the checkpoint holds shape "
-            f"{list(value.shape)} but the array to restore into has shape {list(target.shape)}",
+            f"the checkpoint holds shape {list(value.shape)} but the array to restore into "
+            f"has shape {list(target.shape)}",
             path=reader.prefix,
             tensor=key,
         )
     if not target.flags.writeable:
         raise InvalidArgumentError(
-            f"{reader.prefix!r}, tensor {key!r}: the array to restore into is read-only",
+            "the array to restore into is read-only",
             path=reader.prefix,
             tensor=key,
         )

@@ -14,8 +14,9 @@ Protocol (all optional except ``_tfckpt_children``)::
     _tfckpt_lookup(local_name, attributes) -> child or None   # may create the child
     _tfckpt_defer(local_name, callback)                        # restore-on-attach
     _tfckpt_attributes() -> dict[attribute_name, (full_name, value_fn)]
-    _tfckpt_restore(attribute_name, value)   # value may be a read-only view of the
-                                             # checkpoint's memory map: copy what you keep
+    _tfckpt_restore(attribute_name, value, path, key)   # value may be a read-only view of
+                                             # the checkpoint's memory map: copy what you
+                                             # keep; path and checkpoint key for errors
     _tfckpt_bytes_attributes: tuple[str, ...]  # attributes restored as a memoryview of
                                                # their scalar string's bytes
 """
@@ -38,16 +39,17 @@ def is_trackable(value: Any) -> bool:
     return hasattr(value, "_tfckpt_children")
 
 
-def check_child(value: Any, where: str) -> None:
-    """Raises a clear error for values that cannot be checkpoint children."""
+def check_child(value: Any, what: str) -> None:
+    """Raises a clear error for values that cannot be checkpoint children (``what`` names
+    the Python attribute or object path, e.g. ``"Checkpoint attribute 'model'"``)."""
     if isinstance(value, np.generic):
         raise InvalidArgumentError(
-            f"{where}: NumPy scalar {value!r} cannot be restored in place; use a 0-d array "
+            f"{what}: NumPy scalar {value!r} cannot be restored in place; use a 0-d array "
             "(numpy.array(x)) or put it in a tfckpt.NumpyState"
         )
     if not is_trackable(value):
         raise InvalidArgumentError(
-            f"{where}: {type(value).__name__} is not checkpointable; use NumPy arrays, "
+            f"{what}: {type(value).__name__} is not checkpointable; use NumPy arrays, "
             "NumpyState, Checkpoint objects, or dicts/lists/tuples of them"
         )
 

@@ -17,7 +17,7 @@ from typing import Any
 from tfckpt.errors import CheckpointError
 from tfckpt.objects.keys import ATTRIBUTES, OPTIMIZER_SLOT, PY_STATE, VARIABLE_VALUE
 from tfckpt.objects.numpy_state import deserialize_array
-from tfckpt.objects.restore import read_object_graph
+from tfckpt.objects.restore import missing_value, read_object_graph
 from tfckpt.reader import CheckpointReader, load_checkpoint
 
 Path = tuple[str, ...]
@@ -35,7 +35,10 @@ class CheckpointTree(dict):  # type: ignore[type-arg]
     path_to_key: dict[Path, str]
 
 
-def _decode(reader: CheckpointReader, name: str, key: str) -> Any:
+def _decode(reader: CheckpointReader, node_id: int, attribute: Any) -> Any:
+    name, key = attribute.name, attribute.checkpoint_key
+    if not reader.has_tensor(key):
+        raise missing_value(reader.prefix, node_id, attribute)
     value = reader.get_tensor(key)
     if name == PY_STATE and isinstance(value, bytes) and value.startswith(b"\x93NUMPY"):
         try:
@@ -48,7 +51,7 @@ def _decode(reader: CheckpointReader, name: str, key: str) -> Any:
 def load_tree(path: str | os.PathLike[str]) -> CheckpointTree:
     """Reads an object-based checkpoint (prefix, directory or SavedModel) as a tree."""
     with load_checkpoint(path) as reader:
-        proto = read_object_graph(reader)
+        proto = read_object_graph(reader)  # node ids checked: indexing nodes cannot fail
         nodes = proto.nodes
         # Breadth-first paths: each node is placed where TensorFlow names it.
         paths: dict[int, Path] = {0: ()}
@@ -58,7 +61,7 @@ def load_tree(path: str | os.PathLike[str]) -> CheckpointTree:
         while queue:
             current = queue.popleft()
             for ref in nodes[current].children:
-                if ref.node_id not in paths and 0 <= ref.node_id < len(nodes):
+                if ref.node_id not in paths:
                     paths[ref.node_id] = (*paths[current], ref.local_name)
                     parents[ref.node_id] = current
                     order.append(ref.node_id)
@@ -82,15 +85,13 @@ def load_tree(path: str | os.PathLike[str]) -> CheckpointTree:
             ):
                 attribute = node.attributes[0]
                 record(attribute.checkpoint_key, where)
-                return _decode(reader, attribute.name, attribute.checkpoint_key)
+                return _decode(reader, node_id, attribute)
             out: dict[str, Any] = tree if node_id == 0 else {}
             if node.attributes:
                 attrs = out.setdefault(ATTRIBUTES, {})
                 for attribute in node.attributes:
                     record(attribute.checkpoint_key, (*where, ATTRIBUTES, attribute.name))
-                    attrs[attribute.name] = _decode(
-                        reader, attribute.name, attribute.checkpoint_key
-                    )
+                    attrs[attribute.name] = _decode(reader, node_id, attribute)
             return out
 
         for node_id in order:
@@ -131,9 +132,7 @@ def load_tree(path: str | os.PathLike[str]) -> CheckpointTree:
                 elif slot_node.attributes:
                     attribute = slot_node.attributes[0]
                     record(attribute.checkpoint_key, where)
-                    slots[slot.slot_name] = _decode(
-                        reader, attribute.name, attribute.checkpoint_key
-                    )
+                    slots[slot.slot_name] = _decode(reader, slot.slot_variable_node_id, attribute)
         return tree
 
 

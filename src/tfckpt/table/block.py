@@ -20,21 +20,32 @@ from tfckpt.table.format import DEFAULT_RESTART_INTERVAL, encode_varint
 _U32 = struct.Struct("<I")
 
 
-def parse_block(block: bytes, where: str) -> tuple[list[bytes], list[bytes]]:
-    """Decodes every entry of a block; returns ``(keys, values)`` in stored order."""
-    keys, starts, lengths = parse_block_positions(block, where)
+def parse_block(
+    block: bytes, path: str | None = None, what: str = "the block"
+) -> tuple[list[bytes], list[bytes]]:
+    """Decodes every entry of a block; returns ``(keys, values)`` in stored order.
+
+    Errors carry ``path`` (the file) and name the block (``what``, e.g. ``"data block 3"``).
+    """
+    keys, starts, lengths = parse_block_positions(block, path, what)
     return keys, [block[s : s + n] for s, n in zip(starts, lengths)]
 
 
-def parse_block_positions(block: bytes, where: str) -> tuple[list[bytes], list[int], list[int]]:
+def parse_block_positions(
+    block: bytes, path: str | None = None, what: str = "the block"
+) -> tuple[list[bytes], list[int], list[int]]:
     """Decodes every entry of a block; returns keys, value offsets and value lengths."""
     size = len(block)
     if size < 4:
-        raise DataLossError(f"{where}: block of {size} bytes is too short for a restart count")
+        raise DataLossError(
+            f"{what} has {size} bytes, too short for a restart count (4 bytes)", path=path
+        )
     num_restarts = _U32.unpack_from(block, size - 4)[0]
     limit = size - 4 - 4 * num_restarts
     if num_restarts == 0 or limit < 0:
-        raise DataLossError(f"{where}: bad restart count {num_restarts} in a {size}-byte block")
+        raise DataLossError(
+            f"bad restart count {num_restarts} in {what} of {size} bytes", path=path
+        )
     keys: list[bytes] = []
     starts: list[int] = []
     lengths: list[int] = []
@@ -46,30 +57,30 @@ def parse_block_positions(block: bytes, where: str) -> tuple[list[bytes], list[i
             shared = block[pos]
             pos += 1
             if shared >= 0x80:
-                shared, pos = _slow_varint(block, pos - 1, limit, where)
+                shared, pos = _slow_varint(block, pos - 1, limit, path, what)
             unshared = block[pos]
             pos += 1
             if unshared >= 0x80:
-                unshared, pos = _slow_varint(block, pos - 1, limit, where)
+                unshared, pos = _slow_varint(block, pos - 1, limit, path, what)
             value_len = block[pos]
             pos += 1
             if value_len >= 0x80:
-                value_len, pos = _slow_varint(block, pos - 1, limit, where)
+                value_len, pos = _slow_varint(block, pos - 1, limit, path, what)
             value_start = pos + unshared
             value_end = value_start + value_len
             if shared > len(key) or value_end > limit:
-                raise DataLossError(f"{where}: corrupt entry at offset {pos} of the block")
+                raise DataLossError(f"corrupt entry at offset {pos} of {what}", path=path)
             key = key[:shared] + block[pos:value_start]
             keys.append(key)
             starts.append(value_start)
             lengths.append(value_len)
             pos = value_end
     except IndexError:
-        raise DataLossError(f"{where}: entry runs past the end of the block") from None
+        raise DataLossError(f"entry runs past the end of {what}", path=path) from None
     return keys, starts, lengths
 
 
-def _slow_varint(buf: bytes, pos: int, limit: int, where: str) -> tuple[int, int]:
+def _slow_varint(buf: bytes, pos: int, limit: int, path: str | None, what: str) -> tuple[int, int]:
     result = 0
     for shift in range(0, 35, 7):
         if pos >= limit:
@@ -79,7 +90,7 @@ def _slow_varint(buf: bytes, pos: int, limit: int, where: str) -> tuple[int, int
         result |= (byte & 0x7F) << shift
         if byte < 0x80:
             return result, pos
-    raise DataLossError(f"{where}: corrupt varint32 in block entry")
+    raise DataLossError(f"corrupt varint32 in an entry of {what}", path=path)
 
 
 class BlockBuilder:

@@ -284,11 +284,11 @@ def _ragged_copy(
     ]
 
 
-def decode_blocks(blocks: list[bytes], where: str) -> TableEntries:
+def decode_blocks(blocks: list[bytes], path: str | None = None) -> TableEntries:
     """Decodes the entries of the given data blocks (contents without trailers), in order.
 
-    Raises DataLossError (naming ``where``) for corrupt blocks and for keys that are not
-    strictly increasing.
+    Raises DataLossError (with ``path``, the file) for corrupt blocks and for keys that are
+    not strictly increasing.
     """
     bases = np.zeros(len(blocks) + 1, np.int64)
     np.cumsum([len(b) for b in blocks], out=bases[1:])
@@ -303,11 +303,16 @@ def decode_blocks(blocks: list[bytes], where: str) -> TableEntries:
         size = len(block)
         data[base : base + size] = np.frombuffer(block, np.uint8)
         if size < 4:
-            raise DataLossError(f"{where}: block of {size} bytes is too short for a restart count")
+            raise DataLossError(
+                f"data block {i} has {size} bytes, too short for a restart count (4 bytes)",
+                path=path,
+            )
         num_restarts = int.from_bytes(block[size - 4 :], "little")
         limit = size - 4 - 4 * num_restarts
         if num_restarts == 0 or limit < 0:
-            raise DataLossError(f"{where}: bad restart count {num_restarts} in a {size}-byte block")
+            raise DataLossError(
+                f"bad restart count {num_restarts} in data block {i} of {size} bytes", path=path
+            )
         if limit == 0:
             continue  # an empty block
         restarts = np.frombuffer(block, "<u4", num_restarts, limit).astype(np.int64)
@@ -325,34 +330,36 @@ def decode_blocks(blocks: list[bytes], where: str) -> TableEntries:
         except _Irregular:
             regular = False
     if not regular:
-        return _decode_one_by_one(blocks, data, bases, where)
+        return _decode_one_by_one(blocks, data, bases, path)
     try:
         joined, offsets = _build_keys(storage, shared, unshared, key_start, steps)
-    except DataLossError as exc:
-        raise DataLossError(f"{where}: {exc.message}") from None
+    except DataLossError as exc:  # raised without a location: the file is known here
+        raise DataLossError(exc.message, path=path) from None
     entries = TableEntries(data, joined, offsets, value_start, value_length)
-    _check_order(entries, where)
+    _check_order(entries, path)
     return entries
 
 
 def _decode_one_by_one(
-    blocks: list[bytes], data: np.ndarray, bases: np.ndarray, where: str
+    blocks: list[bytes], data: np.ndarray, bases: np.ndarray, path: str | None
 ) -> TableEntries:
     keys: list[bytes] = []
     starts: list[int] = []
     lengths: list[int] = []
     for i, block in enumerate(blocks):
-        block_keys, block_starts, block_lengths = parse_block_positions(block, where)
+        block_keys, block_starts, block_lengths = parse_block_positions(
+            block, path, f"data block {i}"
+        )
         base = int(bases[i])
         keys.extend(block_keys)
         starts.extend(base + start for start in block_starts)
         lengths.extend(block_lengths)
     entries = TableEntries.from_keys(data, keys, starts, lengths)
-    _check_order(entries, where)
+    _check_order(entries, path)
     return entries
 
 
-def _check_order(entries: TableEntries, where: str) -> None:
+def _check_order(entries: TableEntries, path: str | None) -> None:
     """Keys must be strictly increasing (bytewise), as the table builder enforces."""
     joined = entries._joined
     if joined.isascii() and entries.newline_free:
@@ -362,4 +369,8 @@ def _check_order(entries: TableEntries, where: str) -> None:
     keys = entries.keys
     for previous, key in itertools.pairwise(keys):
         if not previous < key:
-            raise DataLossError(f"{where}: keys out of order at {key!r} (after {previous!r})")
+            raise DataLossError(
+                f"keys out of order: {key!r} comes after {previous!r}, expected strictly "
+                "increasing keys",
+                path=path,
+            )

@@ -68,17 +68,19 @@ def encode_varint(value: int) -> bytes:
     return bytes(out)
 
 
-def decode_varint(buf: bytes | memoryview, pos: int, where: str) -> tuple[int, int]:
+def decode_varint(
+    buf: bytes | memoryview, pos: int, path: str | None = None, what: str = "varint"
+) -> tuple[int, int]:
     """Decodes a varint64 at ``pos``; returns ``(value, next_pos)``.
 
-    ``where`` names the file and structure for the error message.
+    Errors carry ``path`` (the file) and name ``what`` was being decoded.
     """
     result = 0
     shift = 0
     end = len(buf)
     while True:
         if pos >= end:
-            raise DataLossError(f"{where}: varint runs past the end of the data")
+            raise DataLossError(f"{what} runs past the end of the data", path=path)
         byte = buf[pos]
         pos += 1
         result |= (byte & 0x7F) << shift
@@ -86,7 +88,7 @@ def decode_varint(buf: bytes | memoryview, pos: int, where: str) -> tuple[int, i
             return result, pos
         shift += 7
         if shift > 63:
-            raise DataLossError(f"{where}: varint longer than 10 bytes")
+            raise DataLossError(f"{what} is longer than 10 bytes", path=path)
 
 
 class BlockHandle(NamedTuple):
@@ -99,9 +101,11 @@ class BlockHandle(NamedTuple):
         return encode_varint(self.offset) + encode_varint(self.size)
 
     @classmethod
-    def decode(cls, buf: bytes | memoryview, pos: int, where: str) -> tuple[BlockHandle, int]:
-        offset, pos = decode_varint(buf, pos, where)
-        size, pos = decode_varint(buf, pos, where)
+    def decode(
+        cls, buf: bytes | memoryview, pos: int, path: str | None = None, what: str = "block handle"
+    ) -> tuple[BlockHandle, int]:
+        offset, pos = decode_varint(buf, pos, path, f"offset of the {what}")
+        size, pos = decode_varint(buf, pos, path, f"size of the {what}")
         return cls(offset, size), pos
 
 
@@ -118,21 +122,23 @@ class Footer(NamedTuple):
         return handles + padding + magic
 
     @classmethod
-    def decode(cls, buf: bytes, where: str) -> Footer:
+    def decode(cls, buf: bytes, path: str | None = None) -> Footer:
         if len(buf) != FOOTER_SIZE:
             raise DataLossError(
-                f"{where}: file too short to be a table: expected at least {FOOTER_SIZE} bytes "
-                f"of footer, found {len(buf)}"
+                f"file too short to be a table: expected at least {FOOTER_SIZE} bytes "
+                f"of footer, found {len(buf)}",
+                path=path,
             )
         low, high = struct.unpack_from("<II", buf, FOOTER_SIZE - 8)
         magic = (high << 32) | low
         if magic != TABLE_MAGIC:
             raise DataLossError(
-                f"{where}: not a table (bad magic number: expected {TABLE_MAGIC:#018x}, "
-                f"found {magic:#018x})"
+                f"not a table (bad magic number: expected {TABLE_MAGIC:#018x}, "
+                f"found {magic:#018x})",
+                path=path,
             )
-        metaindex, pos = BlockHandle.decode(buf, 0, f"{where} footer")
-        index, _ = BlockHandle.decode(buf, pos, f"{where} footer")
+        metaindex, pos = BlockHandle.decode(buf, 0, path, "metaindex handle in the footer")
+        index, _ = BlockHandle.decode(buf, pos, path, "index handle in the footer")
         return cls(metaindex, index)
 
 
@@ -144,17 +150,29 @@ def block_trailer(contents: bytes | memoryview, compression: int) -> bytes:
 
 
 def check_block_trailer(
-    contents: bytes | memoryview, trailer: bytes | memoryview, where: str
+    contents: bytes | memoryview,
+    trailer: bytes | memoryview,
+    path: str | None = None,
+    what: str = "block",
 ) -> int:
-    """Verifies a block's trailer; returns its compression type."""
+    """Verifies a block's trailer; returns its compression type.
+
+    Errors carry ``path`` (the file) and name the block (``what``, e.g. ``"data block 3 at
+    offset 4096"``).
+    """
     if len(trailer) != BLOCK_TRAILER_SIZE:
-        raise DataLossError(f"{where}: truncated block trailer")
+        raise DataLossError(
+            f"truncated trailer of {what}: expected {BLOCK_TRAILER_SIZE} bytes, found "
+            f"{len(trailer)}",
+            path=path,
+        )
     compression = trailer[0]
     stored = checksum.unmask(_U32.unpack_from(trailer, 1)[0])
     actual = checksum.crc32c(trailer[:1], checksum.crc32c(contents))
     if stored != actual:
         raise DataLossError(
-            f"{where}: block checksum mismatch: stored crc32c {stored:#010x}, "
-            f"computed {actual:#010x}"
+            f"block checksum mismatch in {what}: stored crc32c {stored:#010x}, "
+            f"computed {actual:#010x}",
+            path=path,
         )
     return compression

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import bisect
-import contextlib
 import os
 from collections.abc import Iterator
 
 from tfckpt.errors import (
-    CheckpointError,
     CheckpointNotFoundError,
     DataLossError,
     UnsupportedError,
@@ -26,44 +24,36 @@ from tfckpt.table.format import (
 )
 
 
-def _snappy_decompress(data: bytes, where: str) -> bytes:
+def _snappy_decompress(data: bytes, path: str, what: str) -> bytes:
     import cramjam  # imported on first use: most tables written by TensorFlow are uncompressed
 
     try:
         return bytes(cramjam.snappy.decompress_raw(data))
     except Exception as exc:  # cramjam raises its own DecompressionError
-        raise DataLossError(f"{where}: corrupt Snappy-compressed block ({exc})") from None
+        raise DataLossError(f"corrupt Snappy-compressed {what} ({exc})", path=path) from None
 
 
 class TableReader:
     """Reads a table held in memory (the bytes of a ``.index`` or V1 checkpoint file).
 
-    ``name`` is the file name used in error messages.  With ``verify_checksums`` every block
-    trailer's CRC32C is checked before the block is used.
+    ``name`` is the file name that errors carry as their ``path``.  With
+    ``verify_checksums`` every block trailer's CRC32C is checked before the block is used.
     """
 
     def __init__(self, data: bytes, name: str, *, verify_checksums: bool = True) -> None:
         self.name = name
         self._data = data
         self._verify = verify_checksums
-        with self._errors_name_file():
-            footer = Footer.decode(data[-FOOTER_SIZE:], name)
-            index_keys, index_values = parse_block(self._block(footer.index, "index block"), name)
-            self._handles: list[BlockHandle] = []
-            for key, value in zip(index_keys, index_values):
-                handle, _ = BlockHandle.decode(value, 0, f"{name} index entry {key!r}")
-                self._handles.append(handle)
+        # Every error below carries ``path=name``; the message says which structure failed.
+        footer = Footer.decode(data[-FOOTER_SIZE:], name)
+        index_keys, index_values = parse_block(
+            self._block(footer.index, "the index block"), name, "the index block"
+        )
+        self._handles: list[BlockHandle] = []
+        for key, value in zip(index_keys, index_values):
+            handle, _ = BlockHandle.decode(value, 0, name, f"block handle of index entry {key!r}")
+            self._handles.append(handle)
         self._separators = index_keys
-
-    @contextlib.contextmanager
-    def _errors_name_file(self) -> Iterator[None]:
-        # The format helpers name the file in their messages; attach it as ``.path`` too.
-        try:
-            yield
-        except CheckpointError as exc:
-            if exc.path is None:
-                exc.path = self.name
-            raise
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, verify_checksums: bool = True) -> TableReader:
@@ -73,7 +63,7 @@ class TableReader:
             with open(name, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            raise CheckpointNotFoundError(f"{name!r} does not exist", path=name) from None
+            raise CheckpointNotFoundError("the file does not exist", path=name) from None
         return cls(data, name, verify_checksums=verify_checksums)
 
     @property
@@ -82,31 +72,32 @@ class TableReader:
         return len(self._handles)
 
     def _block(self, handle: BlockHandle, what: str) -> bytes:
-        where = f"{self.name} ({what} at offset {handle.offset})"
+        block_name = f"{what} at offset {handle.offset}"
         end = handle.offset + handle.size
         if end + BLOCK_TRAILER_SIZE > len(self._data) - FOOTER_SIZE:
             raise DataLossError(
-                f"{where}: block of {handle.size} bytes runs past the end of the "
-                f"{len(self._data)}-byte file (truncated?)"
+                f"{block_name}: a block of {handle.size} bytes and its trailer run past the end "
+                f"of the {len(self._data)}-byte file (truncated?)",
+                path=self.name,
             )
         contents = self._data[handle.offset : end]
         trailer = self._data[end : end + BLOCK_TRAILER_SIZE]
         if self._verify:
-            compression = check_block_trailer(contents, trailer, where)
+            compression = check_block_trailer(contents, trailer, self.name, block_name)
         else:
             compression = trailer[0]
         if compression == NO_COMPRESSION:
             return contents
         if compression == SNAPPY_COMPRESSION:
-            return _snappy_decompress(contents, where)
+            return _snappy_decompress(contents, self.name, block_name)
         raise UnsupportedError(
-            f"{where}: unknown block compression type {compression} (expected 0 or 1)",
+            f"unknown compression type {compression} of {block_name} (expected 0 or 1)",
             path=self.name,
         )
 
     def _block_entries(self, i: int) -> tuple[list[bytes], list[bytes]]:
-        with self._errors_name_file():
-            return parse_block(self._block(self._handles[i], f"data block {i}"), self.name)
+        what = f"data block {i}"
+        return parse_block(self._block(self._handles[i], what), self.name, what)
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """All entries in key order; raises DataLossError if keys are not strictly increasing."""
@@ -115,12 +106,15 @@ class TableReader:
             keys, values = self._block_entries(i)
             if keys and previous is not None and keys[0] <= previous:
                 raise DataLossError(
-                    f"{self.name}: keys out of order at data block {i}", path=self.name
+                    f"keys out of order: data block {i} starts with {keys[0]!r}, which does "
+                    f"not come after {previous!r}, the last key of the blocks before it",
+                    path=self.name,
                 )
             for j in range(1, len(keys)):
                 if keys[j] <= keys[j - 1]:
                     raise DataLossError(
-                        f"{self.name}: keys out of order in data block {i} at {keys[j]!r}",
+                        f"keys out of order in data block {i}: {keys[j]!r} comes after "
+                        f"{keys[j - 1]!r}, expected strictly increasing keys",
                         path=self.name,
                     )
             yield from zip(keys, values)
@@ -132,11 +126,8 @@ class TableReader:
 
         Raises DataLossError if keys are not strictly increasing.
         """
-        with self._errors_name_file():
-            blocks = [
-                self._block(handle, f"data block {i}") for i, handle in enumerate(self._handles)
-            ]
-            return decode_blocks(blocks, self.name)
+        blocks = [self._block(handle, f"data block {i}") for i, handle in enumerate(self._handles)]
+        return decode_blocks(blocks, self.name)
 
     def get(self, key: bytes) -> bytes | None:
         """The value stored under ``key``, or None."""

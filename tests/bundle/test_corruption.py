@@ -645,3 +645,64 @@ def test_slice_with_a_negative_extent_in_the_full_entry(tmp_path):
         reader.get_tensor("x")
     assert info.value.tensor == "x"
     _assert_names(info.value, f"{prefix}.index")
+
+
+# -- a crafted index cannot make tfckpt allocate what the data files do not hold -------------
+
+
+def _huge_partitioned(tmp_path, *, dtype, full_shape, slice_size, name="huge"):
+    """One tensor of ``full_shape`` listed as a single slice covering it all, whose slice
+    entry claims the slice's shape but holds only ``slice_size`` bytes of the data file."""
+    full = tb.BundleEntryProto(dtype=dtype)
+    for d in full_shape:
+        full.shape.dim.add().size = d
+    whole = TensorSlice.full(len(full_shape))
+    whole.to_proto(full.slices.add())
+    part = _entry(dtype=dtype, shape=full_shape, offset=0, size=slice_size, data=GOOD)
+    return _craft(tmp_path, {b"x": full, encode_slice_key("x", whole): part}, name=name)
+
+
+def _peak_bytes(function) -> int:
+    """Peak memory traced while ``function`` runs (NumPy reports its buffers to tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        function()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize("read", ["get_tensor", "load_tensors", "get_slice", "copy=False"])
+def test_slice_entry_smaller_than_its_shape_is_refused_before_allocating(tmp_path, read):
+    """Pins the slice-size check of the entry table's layout: a 16 TiB float64 tensor whose
+    only slice entry holds 8 bytes is a DataLossError naming the tensor, raised before the
+    tensor (or the slice) is allocated, on every reading path."""
+    prefix = _huge_partitioned(tmp_path, dtype=2, full_shape=(1 << 21, 1 << 20), slice_size=8)
+    reader = tfckpt.load_checkpoint(prefix)
+    calls = {
+        "get_tensor": lambda: reader.get_tensor("x"),
+        "load_tensors": lambda: tfckpt.load_tensors(prefix),
+        "get_slice": lambda: reader.get_slice("x")[0, :4],
+        "copy=False": lambda: reader.get_tensor("x", copy=False),
+    }
+    errors = []
+    peak = _peak_bytes(lambda: errors.append(pytest.raises(DataLossError, calls[read])))
+    info = errors[0]
+    assert info.value.tensor == "x"
+    assert "needs" in str(info.value) and "8 bytes" in str(info.value)
+    assert peak < 16 << 20, peak
+
+
+def test_partitioned_strings_longer_than_their_entry_are_refused_before_allocating(tmp_path):
+    """A billion-element string tensor whose one slice entry holds 8 bytes: every string
+    takes at least one byte, so the entry cannot hold it; refused without allocating the
+    object array."""
+    prefix = _huge_partitioned(tmp_path, dtype=7, full_shape=(10**9,), slice_size=8)
+    reader = tfckpt.load_checkpoint(prefix)
+    errors = []
+    peak = _peak_bytes(lambda: errors.append(pytest.raises(DataLossError, reader.get_tensor, "x")))
+    assert errors[0].value.tensor == "x" and "too small" in str(errors[0].value)
+    assert peak < 16 << 20, peak

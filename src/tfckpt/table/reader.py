@@ -7,10 +7,10 @@ import os
 from collections.abc import Iterator
 
 from tfckpt.errors import (
-    CheckpointNotFoundError,
     DataLossError,
     UnsupportedError,
 )
+from tfckpt.storage.source import open_source
 from tfckpt.table.block import parse_block
 from tfckpt.table.bulk import TableEntries, decode_blocks
 from tfckpt.table.format import (
@@ -57,14 +57,22 @@ class TableReader:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, verify_checksums: bool = True) -> TableReader:
-        """Reads the table file at ``path``."""
-        name = os.fspath(path)
+        """Reads the table file at ``path`` through the storage layer.
+
+        The footer is read and checked first, so that a large file that is not a table is
+        refused before it is read whole.  Raises CheckpointNotFoundError when the file does
+        not exist, DataLossError when it is not a table.
+        """
+        source = open_source(path)
         try:
-            with open(name, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            raise CheckpointNotFoundError("the file does not exist", path=name) from None
-        return cls(data, name, verify_checksums=verify_checksums)
+            size = source.size()
+            footer_at = max(0, size - FOOTER_SIZE)
+            (footer,) = source.read_ranges([(footer_at, size - footer_at)])
+            Footer.decode(bytes(footer), source.path)
+            data = bytes(source.read_ranges([(0, size)])[0])
+        finally:
+            source.close()
+        return cls(data, source.path, verify_checksums=verify_checksums)
 
     @property
     def num_blocks(self) -> int:

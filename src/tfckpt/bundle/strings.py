@@ -1,16 +1,8 @@
-"""String tensors in a bundle data file.
+"""String tensors in a bundle data file: encoding and decoding.
 
-Layout (WriteStringTensor / ReadStringTensor in tensor_bundle.cc)::
-
-    varint64 length[0] ... varint64 length[n-1]
-    fixed32 masked crc32c of the lengths
-    bytes[0] ... bytes[n-1]
-
-The lengths' checksum runs over each length as a uint32 in the writer's byte order (as a
-uint64 when it does not fit in 32 bits), not over the varint bytes.  The entry's checksum
-extends that checksum with the 4 stored checksum bytes and then all string bytes.
-
-Encoding and decoding are vectorised with NumPy; no per-element Python arithmetic.
+The layout (varint lengths, the lengths' checksum, the bytes) and how the entry's checksum
+covers it are described in :mod:`tfckpt.bundle`.  Encoding and decoding are vectorised with
+NumPy; no per-element Python arithmetic.
 """
 
 from __future__ import annotations

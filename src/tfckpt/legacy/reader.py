@@ -1,19 +1,4 @@
-"""Reading legacy V1 checkpoints.
-
-A V1 checkpoint is one SSTable file (or several ``-NNNNN-of-MMMMM`` shards), uncompressed.
-In each file the key ``""`` holds a SavedTensorSlices whose ``meta`` lists every tensor the
-file stores (name, shape, dtype, slices).  Every other key is a slice key (see
-tfckpt.tensor_slice) whose value is a SavedTensorSlices with ``data``: the slice's values
-in a TensorProto's typed ``*_val`` list (saved_tensor_slice_util.h):
-
-* ``float_val``, ``double_val``, ``bool_val``, ``int64_val``, ``uint32_val``, ``uint64_val``;
-* ``int_val`` for int32, int16, int8, uint8, uint16, qint8, quint8, quint16, qint32;
-* ``half_val`` for float16 as uint16 bit patterns (bfloat16 likewise);
-* ``scomplex_val`` / ``dcomplex_val`` with real and imaginary parts interleaved;
-* ``string_val`` for strings.
-
-Unsliced tensors are stored as one full slice.
-"""
+"""Reading legacy V1 checkpoints (the format is described in :mod:`tfckpt.legacy`)."""
 
 from __future__ import annotations
 

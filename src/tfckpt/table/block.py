@@ -1,13 +1,6 @@
 """Blocks: sorted key/value entries with prefix-compressed keys and restart points.
 
-Entry layout (tensorflow/core/lib/io/block_builder.cc)::
-
-    varint32 shared_key_bytes | varint32 unshared_key_bytes | varint32 value_length
-    key_delta[unshared_key_bytes] | value[value_length]
-
-Every ``restart_interval`` entries the key is stored whole (``shared == 0``) and its offset
-is recorded.  The block ends with those restart offsets (fixed32 each; the first is 0) and
-their count (fixed32).
+The entry and restart layout is described in :mod:`tfckpt.table`.
 """
 
 from __future__ import annotations

@@ -1,21 +1,6 @@
-"""On-disk framing of a table file.
+"""On-disk framing of a table file: varints, block handles, block trailers, the footer.
 
-A table (LevelDB's SSTable without filters or sequence numbers) is laid out as::
-
-    data block 0 | trailer
-    ...
-    data block N | trailer
-    metaindex block | trailer      (always empty in TensorFlow's tables)
-    index block | trailer          (one entry per data block: separator key -> BlockHandle)
-    footer                         (48 bytes)
-
-* A **block handle** is ``varint64 offset, varint64 size``; ``size`` excludes the trailer.
-* A **trailer** is 5 bytes: the compression type (0 none, 1 Snappy), then the fixed32
-  little-endian *masked* CRC32C of the block contents followed by the type byte.
-* The **footer** holds the metaindex and index handles, zero-padded to 40 bytes, then the
-  magic number ``0xdb4775248b80fb57`` as a fixed32 low word and a fixed32 high word.
-
-Sources: tensorflow/core/lib/io/format.h, format.cc, table_builder.cc, table_options.h.
+The layout is described in :mod:`tfckpt.table`.
 """
 
 from __future__ import annotations

@@ -117,7 +117,8 @@ class CheckpointReader:
         for name in self._names:
             dtype = self._backend.dtype(name)
             lines.append(f"{name} ({dtype.name}) {list(self._backend.shape(name))}")
-        return ("\n".join(lines) + "\n").encode() if lines else b""
+        text = "\n".join(lines) + "\n" if lines else ""
+        return text.encode("utf-8", "surrogateescape")  # keys that are not UTF-8 stay as stored
 
     # -- Python conveniences ---------------------------------------------------------------
 

@@ -7,8 +7,10 @@ where reading succeeds despite the damage, exactly the original values.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import tracemalloc
 from pathlib import Path
 
 import crc32c
@@ -662,17 +664,17 @@ def _huge_partitioned(tmp_path, *, dtype, full_shape, slice_size, name="huge"):
     return _craft(tmp_path, {b"x": full, encode_slice_key("x", whole): part}, name=name)
 
 
-def _peak_bytes(function) -> int:
-    """Peak memory traced while ``function`` runs (NumPy reports its buffers to tracemalloc)."""
-    import tracemalloc
-
+@contextlib.contextmanager
+def _traced_peak():
+    """Yields a list that holds, after the block, the peak memory traced while it ran
+    (NumPy reports its buffers to tracemalloc)."""
+    peak: list[int] = []
     tracemalloc.start()
     try:
-        function()
+        yield peak
     finally:
-        peak = tracemalloc.get_traced_memory()[1]
+        peak.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
-    return peak
 
 
 @pytest.mark.parametrize("read", ["get_tensor", "load_tensors", "get_slice", "copy=False"])
@@ -688,12 +690,11 @@ def test_slice_entry_smaller_than_its_shape_is_refused_before_allocating(tmp_pat
         "get_slice": lambda: reader.get_slice("x")[0, :4],
         "copy=False": lambda: reader.get_tensor("x", copy=False),
     }
-    errors = []
-    peak = _peak_bytes(lambda: errors.append(pytest.raises(DataLossError, calls[read])))
-    info = errors[0]
+    with _traced_peak() as peak, pytest.raises(DataLossError) as info:
+        calls[read]()
     assert info.value.tensor == "x"
     assert "needs" in str(info.value) and "8 bytes" in str(info.value)
-    assert peak < 16 << 20, peak
+    assert peak[0] < 16 << 20, peak
 
 
 def test_partitioned_strings_longer_than_their_entry_are_refused_before_allocating(tmp_path):
@@ -702,7 +703,40 @@ def test_partitioned_strings_longer_than_their_entry_are_refused_before_allocati
     object array."""
     prefix = _huge_partitioned(tmp_path, dtype=7, full_shape=(10**9,), slice_size=8)
     reader = tfckpt.load_checkpoint(prefix)
-    errors = []
-    peak = _peak_bytes(lambda: errors.append(pytest.raises(DataLossError, reader.get_tensor, "x")))
-    assert errors[0].value.tensor == "x" and "too small" in str(errors[0].value)
-    assert peak < 16 << 20, peak
+    with _traced_peak() as peak, pytest.raises(DataLossError) as info:
+        reader.get_tensor("x")
+    assert info.value.tensor == "x" and "too small" in str(info.value)
+    assert peak[0] < 16 << 20, peak
+
+
+# -- shapes TensorFlow accepts but NumPy cannot hold ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dtype", "shape", "size"),
+    [(1, (1,) * 65, 4), (7, (1,) * 65, 8), (1, (0, 2**62, 2**62), 0), (7, (0, 2**62, 2**62), 0)],
+    ids=["rank65", "rank65_strings", "zero_elements_huge_dims", "zero_strings_huge_dims"],
+)
+@pytest.mark.parametrize("read", ["get_tensor", "copy=False", "load_tensors", "get_slice"])
+def test_shapes_numpy_cannot_hold_are_unsupported(tmp_path, dtype, shape, size, read):
+    """More than 64 dimensions, or a zero dimension beside dimensions whose product
+    overflows: an UnsupportedError naming the tensor on every read path, not NumPy's
+    ValueError; listing the checkpoint still works."""
+    prefix = _craft(tmp_path, {b"x": _entry(dtype=dtype, shape=shape, size=size, data=GOOD)})
+    reader = tfckpt.load_checkpoint(prefix)
+    assert reader.get_variable_to_shape_map() == {"x": list(shape)}
+    calls = {
+        "get_tensor": lambda: reader.get_tensor("x"),
+        "copy=False": lambda: reader.get_tensor("x", copy=False),
+        "load_tensors": lambda: reader.get_tensors(),
+        "get_slice": lambda: reader.get_slice("x")[...],
+    }
+    with pytest.raises(UnsupportedError) as info:
+        calls[read]()
+    assert info.value.tensor == "x"
+
+
+def test_debug_string_keeps_keys_that_are_not_utf8(tmp_path):
+    """A key that is not valid UTF-8 is printed as its bytes, not a UnicodeEncodeError."""
+    prefix = _craft(tmp_path, {b"\xff\xfe": _entry(data=GOOD)})
+    assert tfckpt.load_checkpoint(prefix).debug_string() == b"\xff\xfe (float32) [2]\n"

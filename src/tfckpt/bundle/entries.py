@@ -34,6 +34,7 @@ Entry = tensor_bundle_pb2.BundleEntryProto
 _INT32_LIMIT = 1 << 31
 _INT64_LIMIT = np.uint64(1 << 63)
 _UNREADABLE = ("resource", "variant")  # they hold C++ objects, not data
+MAX_RANK = 64  # NumPy's limit (TensorFlow allows up to 254 dimensions)
 
 
 def slice_key(name: str, tensor_slice: TensorSlice) -> str:
@@ -256,6 +257,8 @@ class EntryTable:
                 rows = (
                     columns.regular
                     & (enums == enum)
+                    & (columns.rank <= MAX_RANK)
+                    & ((columns.num_elements > 0) | (columns.rank <= 1))  # see _check_shape
                     & (columns.num_elements >= 0)
                     & (columns.num_elements * item.itemsize == columns.size)
                     & (columns.shard_id < self.num_shards)
@@ -293,6 +296,7 @@ class EntryTable:
                 tensor=name,
             )
         shape = self.shape(name)
+        _check_shape(shape, dtype, self.where, name)
         stored = self.slices(name)
         if not stored:
             extent = self._extent(name, name, dtype, shape, None, tuple((0, n) for n in shape))
@@ -373,6 +377,23 @@ class EntryTable:
             shape=shape,
             bounds=bounds,
             tensor_slice=tensor_slice,
+        )
+
+
+def _check_shape(shape: tuple[int, ...], dtype: dtypes.DType, where: str, name: str) -> None:
+    """UnsupportedError for a shape TensorFlow accepts but NumPy cannot hold: more than 64
+    dimensions, or a zero dimension beside others whose product overflows."""
+    if len(shape) > MAX_RANK:
+        raise UnsupportedError(
+            f"a {len(shape)}-dimensional tensor; NumPy arrays have at most {MAX_RANK} dimensions",
+            path=where,
+            tensor=name,
+        )
+    itemsize = 8 if dtype.name == "string" else dtype.size  # strings: object pointers
+    # (Without a zero, an overflowing count cannot match the entry's size: data loss.)
+    if 0 in shape and math.prod(d for d in shape if d) * itemsize >= 1 << 63:
+        raise UnsupportedError(
+            f"shape {list(shape)} is too large for a NumPy array", path=where, tensor=name
         )
 
 

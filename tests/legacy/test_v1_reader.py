@@ -538,3 +538,59 @@ def test_corpus_v1_with_one_shard_naming():
         assert a.keys() == b.keys() and len(a.keys()) == 2
         for name in a:
             same(a.get_tensor(name), b.get_tensor(name))
+
+
+# -- hostile tables of contents ------------------------------------------------------------------
+
+
+def test_a_huge_declared_shape_fails_before_allocating(tmp_path):
+    """A tiny file declaring a [20000, 20000] string tensor with one 1-element slice: a
+    DataLossError (the slices hold 1 of 400,000,000 elements) before the 3 GB object array
+    is allocated."""
+    import tracemalloc
+
+    path = _single(tmp_path, lambda v1: v1.add("s", 7, (20000, 20000), [(0, 1), (0, 1)],
+                                               "string_val", [b"x"]))  # fmt: skip
+    with tfckpt.load_checkpoint(path) as reader:
+        tracemalloc.start()
+        try:
+            with pytest.raises(DataLossError) as info:
+                reader.get_tensor("s")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert info.value.tensor == "s" and "1 of 400000000" in str(info.value)
+    assert peak < 16 << 20, peak
+
+
+def test_an_invalid_slice_extent_in_the_table_of_contents(tmp_path):
+    """A negative slice start in the table of contents is a DataLossError naming the file
+    and tensor when the checkpoint is opened, not TensorSlice's ValueError."""
+    v1 = V1File()
+    v1.add("t", 3, (4,), [(0, 4)], "int_val", [1, 2, 3, 4])
+    v1.meta.meta.tensor[0].slice[0].extent[0].start = -1
+    path = v1.write(tmp_path / "model.ckpt")
+    _raises_naming(DataLossError, path, "t", lambda: tfckpt.load_checkpoint(path))
+
+
+def test_tensor_content_that_is_not_whole_elements(tmp_path):
+    """7 bytes of tensor_content for float32 values: DataLossError, not NumPy's ValueError."""
+    v1 = V1File()
+    v1.add("t", 1, (2,), [(0, 2)])
+    key = next(iter(v1.records))
+    saved = saved_tensor_slice_pb2.SavedTensorSlices.FromString(v1.records[key])
+    saved.data.data.tensor_content = b"\x00" * 7
+    v1.records[key] = saved.SerializeToString()
+    path = v1.write(tmp_path / "model.ckpt")
+    with tfckpt.load_checkpoint(path) as reader:
+        _raises_naming(DataLossError, path, "t", lambda: reader.get_tensor("t"))
+
+
+def test_more_dimensions_than_numpy_holds(tmp_path):
+    """A 65-dimensional tensor: UnsupportedError naming it, not NumPy's ValueError."""
+    path = _single(tmp_path, lambda v1: v1.add("t", 3, (1,) * 65, [None] * 65, "int_val", [1]))
+    with tfckpt.load_checkpoint(path) as reader:
+        assert reader.get_variable_to_shape_map() == {"t": [1] * 65}
+        with pytest.raises(UnsupportedError) as info:
+            reader.get_tensor("t")
+    assert info.value.tensor == "t"

@@ -27,6 +27,7 @@ import numpy as np
 from tfckpt import checksum, dtypes
 from tfckpt.errors import DataLossError, TensorNotFoundError, UnsupportedError
 from tfckpt.proto import tensor_bundle_pb2
+from tfckpt.shapes import MAX_RANK, check_numpy_shape
 from tfckpt.table.bulk import TableEntries, decode_varints
 from tfckpt.tensor_slice import TensorSlice, decode_slice_key, encode_slice_key
 
@@ -34,7 +35,6 @@ Entry = tensor_bundle_pb2.BundleEntryProto
 _INT32_LIMIT = 1 << 31
 _INT64_LIMIT = np.uint64(1 << 63)
 _UNREADABLE = ("resource", "variant")  # they hold C++ objects, not data
-MAX_RANK = 64  # NumPy's limit (TensorFlow allows up to 254 dimensions)
 
 
 def slice_key(name: str, tensor_slice: TensorSlice) -> str:
@@ -80,7 +80,7 @@ class Whole:
 
     mask: np.ndarray
     storage_array: np.ndarray
-    storage: list[Any]
+    storage: list[np.dtype[Any] | None]
     shard: list[int]
     offset: list[int]
     size: list[int]
@@ -106,7 +106,7 @@ class EntryTable:
         self.columns = decode_entries(
             entries.data, entries.value_start[1:], entries.value_length[1:]
         )
-        self._protos: dict[int, Any] = {}  # protobuf-decoded entries, by slot
+        self._protos: dict[int, Entry] = {}  # protobuf-decoded entries, by slot
         self._visible: list[str] | None = None
 
     def __len__(self) -> int:
@@ -167,13 +167,13 @@ class EntryTable:
 
     # -- entries ---------------------------------------------------------------------------
 
-    def entry(self, key: str) -> Any:
+    def entry(self, key: str) -> Entry:
         """The validated BundleEntryProto of ``key`` (any key, slice entries included)."""
         slot = self.slot(key)
         found = self._protos.get(slot)
         return found if found is not None else self._parse(slot)
 
-    def _parse(self, slot: int) -> Any:
+    def _parse(self, slot: int) -> Entry:
         key = self.keys[slot]
         try:
             entry = Entry.FromString(self._table.value(slot + 1))
@@ -258,7 +258,7 @@ class EntryTable:
                     columns.regular
                     & (enums == enum)
                     & (columns.rank <= MAX_RANK)
-                    & ((columns.num_elements > 0) | (columns.rank <= 1))  # see _check_shape
+                    & ((columns.num_elements > 0) | (columns.rank <= 1))  # see check_numpy_shape
                     & (columns.num_elements >= 0)
                     & (columns.num_elements * item.itemsize == columns.size)
                     & (columns.shard_id < self.num_shards)
@@ -296,7 +296,7 @@ class EntryTable:
                 tensor=name,
             )
         shape = self.shape(name)
-        _check_shape(shape, dtype, self.where, name)
+        check_numpy_shape(shape, dtype, self.where, name)
         stored = self.slices(name)
         if not stored:
             extent = self._extent(name, name, dtype, shape, None, tuple((0, n) for n in shape))
@@ -377,23 +377,6 @@ class EntryTable:
             shape=shape,
             bounds=bounds,
             tensor_slice=tensor_slice,
-        )
-
-
-def _check_shape(shape: tuple[int, ...], dtype: dtypes.DType, where: str, name: str) -> None:
-    """UnsupportedError for a shape TensorFlow accepts but NumPy cannot hold: more than 64
-    dimensions, or a zero dimension beside others whose product overflows."""
-    if len(shape) > MAX_RANK:
-        raise UnsupportedError(
-            f"a {len(shape)}-dimensional tensor; NumPy arrays have at most {MAX_RANK} dimensions",
-            path=where,
-            tensor=name,
-        )
-    itemsize = 8 if dtype.name == "string" else dtype.size  # strings: object pointers
-    # (Without a zero, an overflowing count cannot match the entry's size: data loss.)
-    if 0 in shape and math.prod(d for d in shape if d) * itemsize >= 1 << 63:
-        raise UnsupportedError(
-            f"shape {list(shape)} is too large for a NumPy array", path=where, tensor=name
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -19,6 +20,7 @@ from tfckpt.errors import (
 from tfckpt.legacy.naming import v1_files
 from tfckpt.partial import normalize_index
 from tfckpt.proto import saved_tensor_slice_pb2
+from tfckpt.shapes import check_numpy_shape
 from tfckpt.table.reader import TableReader
 from tfckpt.tensor_slice import TensorSlice, encode_slice_key
 
@@ -116,7 +118,15 @@ class V1Reader:
                     tensor=meta.name,
                 )
             for proto in meta.slice:
-                info.slices.append((TensorSlice.from_proto(proto), index))
+                try:
+                    tensor_slice = TensorSlice.from_proto(proto)
+                except ValueError as exc:
+                    raise DataLossError(
+                        f"invalid slice in the table of contents: {exc}",
+                        path=table.name,
+                        tensor=meta.name,
+                    ) from None
+                info.slices.append((tensor_slice, index))
 
     def names(self) -> list[str]:
         """Tensor names, sorted (shared: callers must not modify the list)."""
@@ -157,8 +167,10 @@ class V1Reader:
                 path=self.prefix,
                 tensor=name,
             )
-        out = np.empty(info.shape, object if is_string else info.dtype.storage_dtype)
-        covered = np.zeros(info.shape, bool)
+        check_numpy_shape(info.shape, info.dtype, self.prefix, name)
+        # Every slice's values are parsed (and counted) before the tensor is allocated, so
+        # a shape the file's bytes cannot hold fails without allocating it.
+        parts = []
         for tensor_slice, index in info.slices:
             table = self._tables[index]
             slice_name = f"slice {tensor_slice}"
@@ -167,21 +179,32 @@ class V1Reader:
             except ValueError as exc:
                 # (the message names the slice and the shape it does not fit)
                 raise DataLossError(str(exc), path=table.name, tensor=name) from None
-            region = tuple(slice(a, b) for a, b in bounds)
             shape = tuple(b - a for a, b in bounds)
             values = self._slice_values(table, name, tensor_slice, info.dtype, shape, slice_name)
-            if covered[region].any():
-                raise DataLossError(
-                    f"{slice_name}: overlaps another slice", path=table.name, tensor=name
-                )
-            out[(*region, Ellipsis)] = values  # (Ellipsis: a 0-d string stays bytes)
-            covered[region] = True
-        if not covered.all():
+            parts.append((tuple(slice(a, b) for a, b in bounds), values, table, slice_name))
+        count = math.prod(info.shape)
+        held = sum(values.size for _, values, _, _ in parts)
+        if held > count:
             raise DataLossError(
-                f"the saved slices cover only {int(covered.sum())} of {covered.size} elements",
+                f"a slice overlaps another: the slices hold {held} elements, the tensor {count}",
                 path=self.prefix,
                 tensor=name,
             )
+        if held < count:
+            raise DataLossError(
+                f"the saved slices cover only {held} of {count} elements",
+                path=self.prefix,
+                tensor=name,
+            )
+        out = np.empty(info.shape, object if is_string else info.dtype.storage_dtype)
+        covered = np.zeros(info.shape, bool)
+        for region, values, table, slice_name in parts:  # (as many elements as the tensor:
+            if covered[region].any():  # without an overlap, the slices cover it)
+                raise DataLossError(
+                    f"{slice_name}: overlaps another slice", path=table.name, tensor=name
+                )
+            out[region + (Ellipsis,)] = values  # (Ellipsis: a 0-d string stays bytes)
+            covered[region] = True
         return out
 
     def read_many(self, names: Iterable[str], *, copy: bool = True) -> dict[str, np.ndarray]:
@@ -197,13 +220,13 @@ class V1Reader:
                 path=self.prefix,
                 tensor=name,
             )
-        return memoryview(self.read(name)[()])
+        return memoryview(self.read(name).item())  # the 0-d object array's bytes
 
     def read_region(self, name: str, index: Any) -> np.ndarray:
         """``tensor[index]`` (basic indexing only); V1 tables are in memory already, so this
         reads the tensor."""
         normalize_index(index, self.shape(name))  # same validation as for V2 bundles
-        return self.read(name)[index]  # type: ignore[no-any-return]
+        return self.read(name)[index]
 
     def close(self) -> None:
         """Nothing to release: the tables were read into memory when opened."""
@@ -236,7 +259,7 @@ class V1Reader:
                 f"{slice_name}: data is not a SavedTensorSlices", path=table.name, tensor=name
             ) from None
         proto = saved.data.data
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)
         values = _values(proto, dtype, count)
         if values is None:
             raise DataLossError(
@@ -253,6 +276,8 @@ def _values(proto: Any, dtype: dtypes.DType, count: int) -> np.ndarray | None:
     name = dtype.name
     field = _VALUE_FIELD[name]
     if proto.tensor_content and name != "string":
+        if len(proto.tensor_content) % dtype.size:
+            return None  # not a whole number of elements
         data = np.frombuffer(proto.tensor_content, dtype.storage_dtype.newbyteorder("<"))
         return data.astype(dtype.storage_dtype) if data.size == count else None
     items = getattr(proto, field)

@@ -619,6 +619,23 @@ def test_snappy_block_with_valid_crc_but_corrupt_contents():
     assert "x.index" in str(info.value)
 
 
+@pytest.mark.parametrize("claimed", [1 << 32, 23 * 15])
+def test_snappy_block_claiming_more_than_it_can_hold_is_refused_before_decompressing(
+    tmp_path, claimed
+):
+    """A 15-byte Snappy block whose preamble claims 4 GiB (or just more than 15 bytes can
+    expand to) is a DataLossError naming the file, raised before the decompressor is asked
+    to allocate the claimed length (which aborts a process under an address-space limit)."""
+    body = _varint(claimed)
+    body += b"\x00" * (15 - len(body))
+    data = _assemble([body], [b"b"], kind=1)
+    path = tmp_path / "x.index"
+    path.write_bytes(data)
+    with pytest.raises(DataLossError, match="claims") as info:
+        list(TableReader.open(path).items())
+    assert info.value.path == str(path)
+
+
 def test_real_snappy_compressed_corpus_index():
     data = HALF_PLUS_TWO_CPU.read_bytes()
     blocks, parsed = _parse(data)  # independent reader: trailers and Snappy

@@ -21,12 +21,26 @@ from tfckpt.table.format import (
     BlockHandle,
     Footer,
     check_block_trailer,
+    decode_varint,
 )
+
+# A Snappy element of n input bytes expands to at most 64 bytes per 3 (a two-byte-offset
+# copy of the longest length), so no valid block decompresses to more than this many times
+# its size (github.com/google/snappy format_description.txt).
+_SNAPPY_MAX_EXPANSION = 22
 
 
 def _snappy_decompress(data: bytes, path: str, what: str) -> bytes:
     import cramjam  # imported on first use: most tables written by TensorFlow are uncompressed
 
+    # The block starts with its uncompressed length: checked before anything is allocated.
+    claimed, _ = decode_varint(data, 0, path, f"uncompressed length of {what}")
+    if claimed > _SNAPPY_MAX_EXPANSION * len(data):
+        raise DataLossError(
+            f"corrupt Snappy-compressed {what}: it claims {claimed} uncompressed bytes, more "
+            f"than {len(data)} compressed bytes can hold",
+            path=path,
+        )
     try:
         return bytes(cramjam.snappy.decompress_raw(data))
     except Exception as exc:  # cramjam raises its own DecompressionError

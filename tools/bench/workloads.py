@@ -1,4 +1,4 @@
-"""Deterministic workloads for tools/bench.py (fixed seeds; same bytes on every run).
+"""The benchmark's workloads, generated deterministically (fixed seeds; same bytes every run).
 
 W1  1 GiB of float32 in 16 tensors
 W2  20,000 small float32 tensors (64-4096 elements) with model-like names
@@ -111,9 +111,9 @@ def digest(value: Any) -> str:
     array = np.asarray(value)
     h = hashlib.sha256()
     if array.dtype == object:
-        flat = array.reshape(-1).tolist()
-        h.update(np.fromiter(map(len, flat), dtype=np.uint64, count=len(flat)).tobytes())
-        h.update(b"".join(flat))
+        strings = array.reshape(-1).tolist()
+        h.update(np.fromiter(map(len, strings), dtype=np.uint64, count=len(strings)).tobytes())
+        h.update(b"".join(strings))
     else:
         flat = np.ascontiguousarray(array).reshape(-1)
         h.update(memoryview(flat.view(np.uint8)))

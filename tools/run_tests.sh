@@ -25,6 +25,7 @@ echo "== [1/2] with TensorFlow: .venv-tf"
 .venv-tf/bin/python -m pip install -q --upgrade pip
 .venv-tf/bin/python -m pip install -q ".[test,tf]"
 .venv-tf/bin/python -m ruff check src tests tools
+.venv-tf/bin/python -m mypy
 TFCKPT_REQUIRE_TF=1 run_pytest .venv-tf -p no:cacheprovider
 
 echo "== [2/2] without TensorFlow: .venv-core"

@@ -16,6 +16,15 @@ from tfckpt.errors import TensorNotFoundError
 from tfckpt.legacy.reader import V1Reader
 from tfckpt.tensor_slice import TensorSlice
 
+# What get_tensor returns, as TensorFlow's reader does: a NumPy scalar for a 0-d numeric
+# tensor, bytes for a 0-d string, an ndarray otherwise (an object array of bytes for strings).
+TensorValue = np.ndarray | np.generic | bytes
+
+
+def _value(array: np.ndarray) -> TensorValue:
+    """``array`` itself, or the element of a 0-d array (a NumPy scalar, or bytes)."""
+    return array if array.ndim else array[()]
+
 
 class CheckpointReader:
     """Reads one checkpoint, with the methods of TensorFlow's ``CheckpointReader``.
@@ -54,7 +63,7 @@ class CheckpointReader:
     def has_tensor(self, name: str) -> bool:
         return name in self._backend
 
-    def get_tensor(self, name: str, *, copy: bool = True) -> Any:
+    def get_tensor(self, name: str, *, copy: bool = True) -> TensorValue:
         """The value of ``name``, as TensorFlow's reader returns it.
 
         A NumPy scalar for 0-d numeric tensors, ``bytes`` for a 0-d string, an object array
@@ -69,8 +78,7 @@ class CheckpointReader:
         """
         if name not in self._backend:
             self._require(name)
-        array = self._backend.read_many([name], copy=copy)[name]
-        return array if array.ndim else array[()]
+        return _value(self._backend.read_many([name], copy=copy)[name])
 
     def get_bytes_view(self, name: str) -> memoryview:
         """A 0-d string tensor's bytes without copying them: a read-only memoryview of the
@@ -81,7 +89,7 @@ class CheckpointReader:
 
     def get_tensors(
         self, names: Iterable[str] | None = None, *, copy: bool = True
-    ) -> dict[str, Any]:
+    ) -> dict[str, TensorValue]:
         """``{name: get_tensor(name)}`` for ``names`` (default: every tensor), read in bulk.
 
         Much faster than a ``get_tensor`` loop for many tensors: the owned arrays of one
@@ -92,11 +100,11 @@ class CheckpointReader:
         for name in wanted:
             if name not in self._backend:
                 self._require(name)
-        arrays = self._backend.read_many(wanted, copy=copy)
-        for name, array in arrays.items():
-            if not array.ndim:
-                arrays[name] = array[()]
-        return arrays
+        values: dict[str, TensorValue] = dict(self._backend.read_many(wanted, copy=copy))
+        for name, value in values.items():
+            if isinstance(value, np.ndarray) and not value.ndim:
+                values[name] = value[()]
+        return values
 
     def get_slice(self, name: str) -> TensorView:
         """A lazy handle on ``name``: ``shape``, ``dtype`` and ``[...]`` basic indexing that
@@ -129,7 +137,7 @@ class CheckpointReader:
     def __contains__(self, name: object) -> bool:
         return name in self._backend
 
-    def __getitem__(self, name: str) -> Any:
+    def __getitem__(self, name: str) -> TensorValue:
         return self.get_tensor(name)
 
     def __len__(self) -> int:
@@ -138,7 +146,7 @@ class CheckpointReader:
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
 
-    def items(self) -> Iterator[tuple[str, Any]]:
+    def items(self) -> Iterator[tuple[str, TensorValue]]:
         for name in self._names:
             yield name, self.get_tensor(name)
 
@@ -180,7 +188,7 @@ class TensorView:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
-    def __getitem__(self, index: Any) -> Any:
+    def __getitem__(self, index: Any) -> TensorValue:
         value = self._backend.read_region(self.name, index)
         # As NumPy: integers alone give a scalar, an Ellipsis keeps a 0-d array.
         items = index if isinstance(index, tuple) else (index,)
@@ -209,7 +217,7 @@ def load_tensors(
     *,
     copy: bool = True,
     verify_checksums: bool = True,
-) -> dict[str, Any]:
+) -> dict[str, TensorValue]:
     """Every tensor of a checkpoint (or those in ``names``) as ``{name: array}``, like
     safetensors' ``load_file``; the counterpart of :func:`tfckpt.save_tensors`.
 
@@ -227,7 +235,7 @@ def list_variables(ckpt_dir_or_file: str | os.PathLike[str]) -> list[tuple[str, 
     return [(name, shapes[name]) for name in sorted(shapes)]
 
 
-def load_variable(ckpt_dir_or_file: str | os.PathLike[str], name: str) -> Any:
+def load_variable(ckpt_dir_or_file: str | os.PathLike[str], name: str) -> TensorValue:
     """One tensor's value, like ``tf.train.load_variable`` (a trailing ``:0`` is ignored)."""
     if name.endswith(":0"):
         name = name[:-2]

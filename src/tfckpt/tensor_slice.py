@@ -18,9 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tfckpt import ordered_code
+
+if TYPE_CHECKING:
+    from tfckpt.proto.tensor_slice_pb2 import TensorSliceProto
 
 FULL_EXTENT = -1
 
@@ -72,13 +75,13 @@ class TensorSlice:
         return cls.from_extents(extents)
 
     @classmethod
-    def from_proto(cls, proto: Any) -> TensorSlice:
+    def from_proto(cls, proto: TensorSliceProto) -> TensorSlice:
         """From a TensorSliceProto (an extent without ``length`` is the full extent)."""
         return cls.from_extents(
             [(e.start, e.length) if e.HasField("length") else None for e in proto.extent]
         )
 
-    def to_proto(self, proto: Any) -> None:
+    def to_proto(self, proto: TensorSliceProto) -> None:
         """Fills a TensorSliceProto as TensorSlice::AsProto does: full extents stay empty."""
         for start, length in zip(self.starts, self.lengths):
             extent = proto.extent.add()

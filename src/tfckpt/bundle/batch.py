@@ -71,7 +71,7 @@ def _split(size: int) -> list[tuple[int, int]]:
 def _read_large(shard: LocalFile, array: np.ndarray, offset: int, verify: bool) -> int | None:
     """Fills the fresh, contiguous ``array`` from ``offset`` in parallel pieces; returns
     the CRC32C of its bytes when ``verify`` (combined from the pieces' CRCs)."""
-    memory = memoryview(array.reshape(-1).view(np.uint8))
+    memory = array.reshape(-1).view(np.uint8).data
     pieces = _split(memory.nbytes)
 
     def run(bounds: tuple[int, int]) -> int:
@@ -135,7 +135,7 @@ def read_owned(
     if end - start > payload * (1 + MAX_GAP_FRACTION) + CHUNK_BYTES:
         return _read_each(shard, group, verify, on_mismatch)  # sparse: a few of many
     arena = np.empty(end - start, np.uint8)
-    memory = memoryview(arena)
+    memory = arena.data
     local = (offsets - start).tolist()
     stops = (offsets - start + sizes).tolist()
     crcs = group.crcs[order].tolist()

@@ -26,7 +26,7 @@ import numpy as np
 
 from tfckpt import checksum, dtypes
 from tfckpt.bundle import batch
-from tfckpt.bundle.entries import EntryTable, Extent, Layout
+from tfckpt.bundle.entries import Entry, EntryTable, Extent, Layout
 from tfckpt.bundle.naming import data_filename, index_filename
 from tfckpt.bundle.strings import StringDecodeError, decode_string_view, decode_strings
 from tfckpt.errors import (
@@ -38,6 +38,7 @@ from tfckpt.errors import (
 from tfckpt.partial import Bounds, gather, normalize_index
 from tfckpt.proto import tensor_bundle_pb2
 from tfckpt.storage.source import HAS_PREADV, LocalFile, open_source
+from tfckpt.table.bulk import TableEntries
 from tfckpt.table.reader import TableReader
 from tfckpt.tensor_slice import TensorSlice
 
@@ -98,7 +99,7 @@ class BundleReader:
     def __contains__(self, name: object) -> bool:
         return name in self.entries
 
-    def entry(self, key: str) -> Any:
+    def entry(self, key: str) -> Entry:
         """The validated BundleEntryProto stored under ``key`` (slice keys included)."""
         return self.entries.entry(key)
 
@@ -153,16 +154,21 @@ class BundleReader:
                     if offset > source.size() - size:
                         self._check_ranges(source, [name], np.array([offset]), np.array([size]))
                     shape = self.entries.columns.shapes[slot]
+                    assert shape is not None  # a whole entry is regular: its shape is decoded
+                    data: np.ndarray | memoryview
                     if copy:
-                        array = np.empty(shape, storage)  # type: ignore[arg-type]
+                        array = np.empty(shape, storage)
+                        # (os.preadv takes any writable buffer, ml_dtypes arrays included;
+                        # NumPy's stubs declare ndarray.__buffer__ for Python >= 3.12 only.)
                         if size and (
-                            not HAS_PREADV or os.preadv(source.fd, [array], offset) != size
+                            not HAS_PREADV
+                            or os.preadv(source.fd, [array], offset) != size  # type: ignore[list-item]
                         ):
                             source.readinto(offset, array)  # a short read: retry in a loop
-                        data: Any = array
+                        data = array
                     else:
                         data = source.view(offset, size)
-                        array = np.frombuffer(data, storage).reshape(shape)  # type: ignore[arg-type]
+                        array = np.frombuffer(data, storage).reshape(shape)
                     if self._verify:
                         crc = _crc32c(data) if size < batch.PARALLEL_BYTES else batch.crc(data)
                         if crc != whole.crc32c[slot]:
@@ -305,7 +311,7 @@ class BundleReader:
         selection, int_axes = normalize_index(index, shape)
         layout = self.entries.layout(name)
         if layout.is_string:
-            return self.read(name)[index]  # type: ignore[no-any-return]
+            return self.read(name)[index]
         storage = layout.dtype.storage_dtype
         pieces: list[tuple[Bounds, Any]] = []
         for extent in layout.extents:
@@ -398,7 +404,7 @@ class BundleReader:
         self.close()
 
 
-def _header(table: Any, where: str) -> Any:
+def _header(table: TableEntries, where: str) -> tensor_bundle_pb2.BundleHeaderProto:
     """The index's BundleHeaderProto, its version checked (core/framework/versions.cc
     CheckVersions, with the bundle's constants)."""
     if not len(table) or table.names()[0] != "":

@@ -18,6 +18,9 @@ from tfckpt import checksum
 
 _UINT32_MAX = 0xFFFFFFFF
 
+# What the decoders read (through np.frombuffer): a bytes-like object or a uint8 array.
+Encoded = bytes | bytearray | memoryview | np.ndarray
+
 
 class StringDecodeError(ValueError):
     """The bytes are not a valid string tensor encoding (message says why)."""
@@ -165,7 +168,7 @@ def decode_varints(buf: np.ndarray, count: int) -> tuple[np.ndarray, int]:
 
 
 def decode_strings(
-    data: bytes | memoryview, count: int, big_endian: bool = False
+    data: Encoded, count: int, big_endian: bool = False
 ) -> tuple[list[bytes], int]:
     """Decodes a string tensor's bytes; returns the strings and the entry CRC computed.
 
@@ -176,13 +179,15 @@ def decode_strings(
     return split_strings(body, lengths), crc
 
 
-def decode_string_view(data: Any, big_endian: bool = False) -> tuple[memoryview, int]:
+def decode_string_view(data: Encoded, big_endian: bool = False) -> tuple[memoryview, int]:
     """Like :func:`decode_strings` for one string, returned as a view of ``data`` (no copy)."""
     body, _, crc = _decode_layout(data, 1, big_endian)
-    return memoryview(body), crc
+    return body.data, crc  # (ndarray.data: the memoryview of its buffer)
 
 
-def _decode_layout(data: Any, count: int, big_endian: bool) -> tuple[np.ndarray, np.ndarray, int]:
+def _decode_layout(
+    data: Encoded, count: int, big_endian: bool
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Checks the layout; returns the string bytes (a view), the lengths and the entry CRC."""
     raw = np.frombuffer(data, np.uint8)
     lengths, used = decode_varints(raw, count)

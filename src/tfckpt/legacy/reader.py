@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
+from types import EllipsisType
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from tfckpt.errors import (
 )
 from tfckpt.legacy.naming import v1_files
 from tfckpt.partial import normalize_index
-from tfckpt.proto import saved_tensor_slice_pb2
+from tfckpt.proto import saved_tensor_slice_pb2, tensor_pb2
 from tfckpt.shapes import check_numpy_shape
 from tfckpt.table.reader import TableReader
 from tfckpt.tensor_slice import TensorSlice, encode_slice_key
@@ -203,7 +204,10 @@ class V1Reader:
                 raise DataLossError(
                     f"{slice_name}: overlaps another slice", path=table.name, tensor=name
                 )
-            out[region + (Ellipsis,)] = values  # (Ellipsis: a 0-d string stays bytes)
+            # (Ellipsis: a 0-d string stays bytes.  A named index, not ``out[(*region, ...)]``,
+            # which mypy rejects as Python 3.11 syntax when targeting 3.10.)
+            target: tuple[slice | EllipsisType, ...] = (*region, Ellipsis)
+            out[target] = values
             covered[region] = True
         return out
 
@@ -272,7 +276,7 @@ class V1Reader:
         return values.reshape(shape)
 
 
-def _values(proto: Any, dtype: dtypes.DType, count: int) -> np.ndarray | None:
+def _values(proto: tensor_pb2.TensorProto, dtype: dtypes.DType, count: int) -> np.ndarray | None:
     name = dtype.name
     field = _VALUE_FIELD[name]
     if proto.tensor_content and name != "string":

@@ -43,6 +43,11 @@ class Checkpoint:
     TensorFlow variables and restored in place; NumpyState attributes are re-created.
     """
 
+    # Set through object.__setattr__ (this class's __setattr__ tracks public names only).
+    _children: dict[str, Any]  # tracked children, in order of attachment
+    _save_counter: np.ndarray | None  # the int64 counter, created on first access
+    _deferred: dict[str, list[tuple[Restoration, int]]]  # restorations awaiting a child
+
     def __init__(self, **kwargs: Any) -> None:
         object.__setattr__(self, "_children", {})
         object.__setattr__(self, "_save_counter", None)
@@ -75,14 +80,15 @@ class Checkpoint:
         return int(self._counter()[()])
 
     def _counter(self) -> np.ndarray:
-        if self._save_counter is None:
+        counter = self._save_counter
+        if counter is None:
             counter = np.zeros((), np.int64)
             object.__setattr__(self, "_save_counter", counter)
             # A counter in a checkpoint read before it existed is restored now (TF creates
             # it lazily too, and deferred restoration fills it in).
             for restoration, node_id in self._deferred.pop(SAVE_COUNTER, []):
                 restoration.bind(counter, node_id)
-        return self._save_counter
+        return counter
 
     def _tfckpt_children(self) -> list[tuple[str, Any]]:
         children = list(self._children.items())

@@ -87,7 +87,7 @@ def collect(root: Any) -> list[Node]:
     return nodes
 
 
-def to_proto(nodes: list[Node]) -> Any:
+def to_proto(nodes: list[Node]) -> trackable_object_graph_pb2.TrackableObjectGraph:
     """The TrackableObjectGraph of ``nodes``."""
     graph = trackable_object_graph_pb2.TrackableObjectGraph()
     has_values = [bool(n.attributes) for n in nodes]

@@ -164,6 +164,9 @@ class NumpyState:
     created or replaced.
     """
 
+    # Set through object.__setattr__ (this class's __setattr__ stores arrays only).
+    _wrappers: dict[str, _NumpyWrapper]
+
     def __init__(self) -> None:
         object.__setattr__(self, "_wrappers", {})
 

@@ -18,10 +18,14 @@ from tfckpt.errors import DataLossError, InvalidArgumentError, UnsupportedError
 from tfckpt.objects import graph, trackable
 from tfckpt.objects.keys import OBJECT_GRAPH_KEY, VARIABLE_VALUE
 from tfckpt.proto import trackable_object_graph_pb2
-from tfckpt.reader import CheckpointReader
+from tfckpt.reader import CheckpointReader, TensorValue
+
+ObjectGraph = trackable_object_graph_pb2.TrackableObjectGraph
+ObjectNode = ObjectGraph.TrackableObject
+SerializedTensor = ObjectNode.SerializedTensor
 
 
-def read_object_graph(reader: CheckpointReader) -> Any:
+def read_object_graph(reader: CheckpointReader) -> ObjectGraph:
     """The TrackableObjectGraph stored in a checkpoint, checked (see :func:`check_graph`)."""
     if not reader.has_tensor(OBJECT_GRAPH_KEY):
         raise UnsupportedError(
@@ -37,7 +41,7 @@ def read_object_graph(reader: CheckpointReader) -> Any:
             path=reader.prefix,
             tensor=OBJECT_GRAPH_KEY,
         )
-    proto = trackable_object_graph_pb2.TrackableObjectGraph()
+    proto = ObjectGraph()
     try:
         proto.ParseFromString(value)
     except Exception as exc:  # protobuf's DecodeError
@@ -50,7 +54,7 @@ def read_object_graph(reader: CheckpointReader) -> Any:
     return proto
 
 
-def check_graph(proto: Any, path: str | None) -> None:
+def check_graph(proto: ObjectGraph, path: str | None) -> None:
     """Raises DataLossError unless the graph has a root and every node id it holds (children,
     slot variables) names one of its nodes, so that walking it cannot fail."""
     count = len(proto.nodes)
@@ -81,7 +85,7 @@ def check_graph(proto: Any, path: str | None) -> None:
                     )
 
 
-def missing_value(path: str | None, node_id: int, attribute: Any) -> DataLossError:
+def missing_value(path: str | None, node_id: int, attribute: SerializedTensor) -> DataLossError:
     """The error for an attribute of the object graph whose checkpoint key holds nothing."""
     return DataLossError(
         f"object graph node {node_id}: attribute {attribute.name!r} refers to checkpoint key "
@@ -119,7 +123,7 @@ class Restoration:
             if defer is not None:
                 defer(ref.local_name, self, ref.node_id)
 
-    def _restore_attributes(self, obj: Any, node_id: int, node: Any) -> None:
+    def _restore_attributes(self, obj: Any, node_id: int, node: ObjectNode) -> None:
         if not node.attributes:
             return
         if isinstance(obj, np.ndarray):
@@ -136,7 +140,7 @@ class Restoration:
             key = attribute.checkpoint_key
             if not self.reader.has_tensor(key):
                 raise missing_value(self.path, node_id, attribute)
-            value = None
+            value: memoryview | TensorValue | None = None
             if attribute.name in getattr(obj, "_tfckpt_bytes_attributes", ()):
                 try:
                     value = self.reader.get_bytes_view(key)

@@ -17,14 +17,14 @@ from typing import Any
 from tfckpt.errors import CheckpointError
 from tfckpt.objects.keys import ATTRIBUTES, OPTIMIZER_SLOT, PY_STATE, VARIABLE_VALUE
 from tfckpt.objects.numpy_state import deserialize_array
-from tfckpt.objects.restore import missing_value, read_object_graph
+from tfckpt.objects.restore import SerializedTensor, missing_value, read_object_graph
 from tfckpt.reader import CheckpointReader, load_checkpoint
 
 Path = tuple[str, ...]
 _LEAF_ATTRIBUTES = (VARIABLE_VALUE, PY_STATE)
 
 
-class CheckpointTree(dict):  # type: ignore[type-arg]
+class CheckpointTree(dict[str, Any]):
     """The nested dict of a checkpoint's objects, with the key <-> path mappings.
 
     ``key_to_path[checkpoint_key]`` is the tuple of dict keys leading to that value in the
@@ -35,7 +35,7 @@ class CheckpointTree(dict):  # type: ignore[type-arg]
     path_to_key: dict[Path, str]
 
 
-def _decode(reader: CheckpointReader, node_id: int, attribute: Any) -> Any:
+def _decode(reader: CheckpointReader, node_id: int, attribute: SerializedTensor) -> Any:
     name, key = attribute.name, attribute.checkpoint_key
     if not reader.has_tensor(key):
         raise missing_value(reader.prefix, node_id, attribute)

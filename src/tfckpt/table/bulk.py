@@ -150,7 +150,7 @@ class _Irregular(Exception):
 
 def _lockstep(
     data: np.ndarray, starts: np.ndarray, ends: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Decodes the entry headers of restart groups ``[starts[g], ends[g])``.
 
     Returns, in stored order: shared, unshared, key-delta start, value start, value length
@@ -168,18 +168,19 @@ def _lockstep(
         b0, b1, b2 = data[p], data[p + 1], data[p + 2]
         if not ((b0 | b1 | b2) & 0x80).any():  # the usual case: three one-byte varints
             shared, unshared, value_len = b0.astype(np.int64), b1, b2
-            ok1 = ok2 = ok3 = np.True_
+            ok: np.ndarray | np.bool_ = np.True_
             p = p + 3
         else:
             shared, p, ok1 = decode_varints(data, p, 5)
             unshared, p, ok2 = decode_varints(data, p, 5)
             value_len, p, ok3 = decode_varints(data, p, 5)
+            ok = ok1 & ok2 & ok3
         key_start = p
         value_start = key_start + unshared.astype(np.int64)
         value_end = value_start + value_len.astype(np.int64)
         group_end = ends[active]
         if (
-            not np.all(ok1 & ok2 & ok3)
+            not np.all(ok)
             or (value_end > group_end).any()
             or (value_len >= 1 << 32).any()
             or (unshared >= 1 << 32).any()
@@ -203,8 +204,10 @@ def _lockstep(
     group_of = np.concatenate([c[0] for c in columns])
     steps = np.concatenate([np.full(len(c[0]), s, np.int64) for s, c in enumerate(columns)])
     order = np.argsort(group_of, kind="stable")
-    fields = [np.concatenate([c[k] for c in columns])[order] for k in range(1, 6)]
-    return (*fields, steps[order])  # type: ignore[return-value]
+    shared, unshared, key_start, value_start, value_len = (
+        np.concatenate([c[k] for c in columns])[order] for k in range(1, 6)
+    )
+    return shared, unshared, key_start, value_start, value_len, steps[order]
 
 
 def _build_keys(

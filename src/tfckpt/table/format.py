@@ -6,6 +6,7 @@ The layout is described in :mod:`tfckpt.table`.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from tfckpt import checksum
@@ -94,8 +95,12 @@ class BlockHandle(NamedTuple):
         return cls(offset, size), pos
 
 
-class Footer(NamedTuple):
-    """The last 48 bytes of a table."""
+@dataclass(frozen=True, slots=True)
+class Footer:
+    """The last 48 bytes of a table.
+
+    A dataclass rather than a NamedTuple: its ``index`` field would shadow ``tuple.index``.
+    """
 
     metaindex: BlockHandle
     index: BlockHandle

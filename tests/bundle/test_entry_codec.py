@@ -1,4 +1,4 @@
-"""Bulk decoding of tables (tfckpt.table.bulk) and of bundle entries (tfckpt.bundle.index).
+"""Bulk decoding of tables (tfckpt.table.bulk) and of bundle entries (tfckpt.bundle.entry_codec).
 
 Both are caches of the entry-by-entry decoders, so every test compares them with those:
 ``parse_block`` / ``TableReader.items()`` for tables and protobuf for ``BundleEntryProto``.
@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 import tfckpt
 from tests.conftest import CORPUS, FIXTURES, fixture_files
 from tfckpt import checksum
-from tfckpt.bundle.entries import decode_entries
+from tfckpt.bundle.entry_codec import decode_entries
 from tfckpt.errors import DataLossError
 from tfckpt.proto import tensor_bundle_pb2
 from tfckpt.table.block import BlockBuilder, parse_block
@@ -507,7 +507,7 @@ def test_mutated_blocks_decode_as_entry_by_entry_or_raise_data_loss(table, edits
             decode_blocks(blocks, "mutated.index")
 
 
-# -- bundle entries (tfckpt.bundle.index) vs protobuf ----------------------------------------
+# -- bundle entries (tfckpt.bundle.entry_codec) vs protobuf ----------------------------------------
 
 
 def _padded(blobs):

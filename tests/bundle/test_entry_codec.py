@@ -1,4 +1,4 @@
-"""Bulk decoding of tables (tfckpt.table.bulk) and of bundle entries (tfckpt.bundle.entry_codec).
+"""Bulk decoding of tables (tfckpt.table.bulk) and the entry codec (tfckpt.bundle.entry_codec).
 
 Both are caches of the entry-by-entry decoders, so every test compares them with those:
 ``parse_block`` / ``TableReader.items()`` for tables and protobuf for ``BundleEntryProto``.
@@ -26,7 +26,12 @@ from hypothesis import strategies as st
 import tfckpt
 from tests.conftest import CORPUS, FIXTURES, fixture_files
 from tfckpt import checksum
-from tfckpt.bundle.entry_codec import decode_entries
+from tfckpt.bundle.entry_codec import (
+    decode_entries,
+    encode_entries,
+    encode_header,
+    partitioned_entry,
+)
 from tfckpt.errors import DataLossError
 from tfckpt.proto import tensor_bundle_pb2
 from tfckpt.table.block import BlockBuilder, parse_block
@@ -43,6 +48,7 @@ from tfckpt.table.format import (
 )
 from tfckpt.table.reader import TableReader
 from tfckpt.table.writer import TableWriter
+from tfckpt.tensor_slice import TensorSlice
 
 Entry = tensor_bundle_pb2.BundleEntryProto
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -841,3 +847,101 @@ def test_fields_out_of_order_or_repeated_decode_as_protobuf_does():
             checksum.unmask(want.crc32c),
             [d.size for d in want.shape.dim],
         ), i
+
+
+# -- encoding: the one serializer against protobuf (byte-identical indexes) ----------------
+
+I63 = st.integers(0, 2**63 - 1)
+
+
+def _proto(entry) -> bytes:
+    dtype, shape, shard_id, offset, size, crc, slices = entry
+    proto = tensor_bundle_pb2.BundleEntryProto()
+    proto.dtype = dtype
+    proto.shape.SetInParent()
+    for d in shape:
+        proto.shape.dim.add().size = d
+    proto.shard_id = shard_id
+    proto.offset = offset
+    proto.size = size
+    if not slices:  # a partitioned tensor's full entry has no data, so no checksum
+        proto.crc32c = checksum.mask(crc)
+    for tensor_slice in slices:
+        tensor_slice.to_proto(proto.slices.add())
+    return proto.SerializeToString(deterministic=True)
+
+
+DTYPES = st.integers(0, 33)
+SHAPES = st.lists(st.one_of(st.integers(0, 3), st.integers(0, 2**40)), max_size=8).map(tuple)
+EXTENTS = st.lists(
+    st.one_of(st.none(), st.tuples(st.integers(0, 2**40), st.integers(1, 2**40))), max_size=4
+)
+WHOLE_ENTRIES = st.tuples(
+    DTYPES,
+    SHAPES,
+    st.one_of(st.just(0), st.integers(0, 2**31 - 1)),
+    st.one_of(st.just(0), I63),
+    st.one_of(st.just(0), I63),
+    st.integers(0, 2**32 - 1),
+    st.just(()),
+)
+PARTITIONED_ENTRIES = st.builds(
+    partitioned_entry,
+    DTYPES,
+    SHAPES,
+    st.lists(EXTENTS.map(TensorSlice.from_extents), min_size=1, max_size=3).map(tuple),
+)
+ENTRIES = st.one_of(WHOLE_ENTRIES, PARTITIONED_ENTRIES)
+
+
+@settings(max_examples=300)
+@given(st.lists(ENTRIES, max_size=20))
+def test_entries_serialized_together_match_protobuf(entries):
+    """Every field (varints of 1 to 10 bytes, zeros omitted, slices) in any batch."""
+    assert encode_entries(entries) == [_proto(entry) for entry in entries]
+
+
+def test_zero_fields_are_omitted_as_protobuf_does():
+    """proto3 omits zero scalars (a CRC whose masked value is 0 too); a scalar's shape
+    message is present though empty."""
+    zero_mask_crc = checksum.unmask(0)
+    entries = [
+        (1, (), 0, 0, 0, 0, ()),
+        (7, (), 0, 0, 0, zero_mask_crc, ()),
+        (19, (0, 0), 0, 5, 0, 1, ()),
+        (0, (3,), 0, 0, 4, 2, ()),  # DT_INVALID: no dtype field
+    ]
+    assert encode_entries(entries) == [_proto(entry) for entry in entries]
+    assert encode_entries([(1, (), 0, 0, 0, zero_mask_crc, ())]) == [b"\x08\x01\x12\x00"]
+
+
+def test_partitioned_entry_has_no_data_fields():
+    """A partitioned tensor's full entry holds dtype, shape and slices only
+    (tensor_bundle.cc AddSlice); an empty extent stands for a full dimension."""
+    slices = (TensorSlice.parse("0,2:-"), TensorSlice.parse("2,2:-"))
+    entry = partitioned_entry(1, (4, 3), slices)
+    (encoded,) = encode_entries([entry])
+    proto = tensor_bundle_pb2.BundleEntryProto.FromString(encoded)
+    assert (proto.offset, proto.size, proto.crc32c, proto.shard_id) == (0, 0, 0, 0)
+    assert [TensorSlice.from_proto(s) for s in proto.slices] == list(slices)
+    assert encoded == _proto(entry)
+
+
+def test_many_entries_with_a_few_shapes():
+    """20,000 entries (the cached dtype-and-shape part reused) stay exact."""
+    rng = np.random.default_rng(0)
+    shapes = [(), (3,), (64, 64), (0, 5)]
+    entries = [
+        (1 + i % 3, shapes[i % 4], 0, i * 4096, int(rng.integers(0, 1 << 20)), i * 7919, ())
+        for i in range(20_000)
+    ]
+    assert encode_entries(entries) == [_proto(entry) for entry in entries]
+
+
+def test_header_bytes():
+    """num_shards, endianness (LITTLE is proto3's zero, omitted) and version producer 1."""
+    assert encode_header() == bytes.fromhex("08011a020801")
+    header = tensor_bundle_pb2.BundleHeaderProto.FromString(encode_header(True, 3))
+    assert header.num_shards == 3
+    assert header.endianness == tensor_bundle_pb2.BundleHeaderProto.BIG
+    assert (header.version.producer, header.version.min_consumer) == (1, 0)

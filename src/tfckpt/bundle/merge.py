@@ -21,12 +21,17 @@ from typing import Any
 from tfckpt.bundle.naming import data_filename, index_filename
 from tfckpt.errors import CheckpointNotFoundError, DataLossError, InvalidArgumentError
 from tfckpt.proto import tensor_bundle_pb2
+from tfckpt.storage.commit import LocalCommit
 from tfckpt.table.reader import TableReader
 from tfckpt.table.writer import TableWriter
 
 
 def part_prefix(prefix: str | os.PathLike[str], shard: int, num_shards: int) -> str:
-    """Where writer ``shard`` of ``num_shards`` writes its part of the checkpoint."""
+    """Where writer ``shard`` of ``num_shards`` writes its part of the checkpoint.
+
+    Raises:
+        InvalidArgumentError: ``shard`` is not in ``[0, num_shards)``.
+    """
     if not 0 <= shard < num_shards:
         raise InvalidArgumentError(f"shard {shard} is not in [0, {num_shards})")
     return os.path.join(f"{os.fspath(prefix)}_temp", f"part-{shard:05d}-of-{num_shards:05d}")
@@ -38,7 +43,15 @@ def merge_bundles(
     *,
     allow_missing_files: bool = False,
 ) -> str:
-    """Merges the bundles at ``prefixes`` into one checkpoint at ``merged_prefix``."""
+    """Merges the bundles at ``prefixes`` into one checkpoint at ``merged_prefix``.
+
+    Raises:
+        CheckpointNotFoundError: a bundle (unless ``allow_missing_files``), every bundle,
+            or a data file is missing; nothing is moved.
+        InvalidArgumentError: the bundles disagree (endianness, version, a tensor written
+            twice or a partitioned tensor's dtype or shape); nothing is moved.
+        DataLossError: an index is corrupt; nothing is moved.
+    """
     merged = os.fspath(merged_prefix)
     parts = [os.fspath(p) for p in prefixes]
     num_shards = 0
@@ -53,7 +66,7 @@ def merge_bundles(
             if allow_missing_files:
                 continue
             raise CheckpointNotFoundError(
-                f"cannot merge: {index!r} does not exist (pass allow_missing_files=True to "
+                "cannot merge: the index does not exist (pass allow_missing_files=True to "
                 "skip writers that wrote nothing)",
                 path=index,
             )
@@ -64,13 +77,11 @@ def merge_bundles(
             version = header.version.SerializeToString(deterministic=True)
         elif header.endianness != endianness:
             raise InvalidArgumentError(
-                f"cannot merge {index!r}: its endianness differs from the other bundles",
-                path=index,
+                "cannot merge: its endianness differs from the other bundles", path=index
             )
         elif header.version.SerializeToString(deterministic=True) != version:
             raise InvalidArgumentError(
-                f"cannot merge {index!r}: its format version differs from the other bundles",
-                path=index,
+                "cannot merge: its format version differs from the other bundles", path=index
             )
         num_shards += header.num_shards
         for key, entry in part_entries:
@@ -79,8 +90,8 @@ def merge_bundles(
             if existing is not None:
                 if not existing.slices or not entry.slices:
                     raise InvalidArgumentError(
-                        f"duplicate tensor {name!r} when merging {prefix!r}: each tensor must "
-                        "be written by exactly one writer",
+                        "cannot merge: this writer wrote a tensor that another one wrote too "
+                        "(each tensor must be written by exactly one writer)",
                         path=prefix,
                         tensor=name,
                     )
@@ -88,8 +99,8 @@ def merge_bundles(
                     entry.shape.dim
                 ):
                     raise InvalidArgumentError(
-                        f"partitioned tensor {name!r}: {prefix!r} disagrees with another "
-                        "writer on its dtype or full shape",
+                        "cannot merge: this writer disagrees with another one on the "
+                        "partitioned tensor's dtype or full shape",
                         path=prefix,
                         tensor=name,
                     )
@@ -102,38 +113,44 @@ def merge_bundles(
             entries[key] = entry
     if not found_any:
         raise CheckpointNotFoundError(
-            f"at least one bundle to merge must exist, but none of {parts!r} did",
+            f"at least one bundle to merge must exist, but none of {parts!r} does",
             path=merged,
         )
-    directory = os.path.dirname(merged)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    total = len(shard_ids)
-    for data_file, shard_id in shard_ids.items():
+    for data_file in shard_ids:
         if not os.path.exists(data_file):
-            raise CheckpointNotFoundError(
-                f"cannot merge: data file {data_file!r} is missing", path=data_file
-            )
-        os.replace(data_file, data_filename(merged, shard_id, total))
+            raise CheckpointNotFoundError("cannot merge: the data file is missing", path=data_file)
     header = tensor_bundle_pb2.BundleHeaderProto()
     header.num_shards = num_shards
     assert endianness is not None and version is not None
     header.endianness = endianness  # type: ignore[assignment]
     header.version.ParseFromString(version)
-    temp = f"{index_filename(merged)}.tempstate{os.getpid()}"
-    with open(temp, "wb") as f:
-        table = TableWriter(f)
-        table.add(b"", header.SerializeToString())
-        for key in sorted(entries):
-            table.add(key, entries[key].SerializeToString(deterministic=True))
-        table.finish()
-    os.replace(temp, index_filename(merged))
+    _publish(merged, shard_ids, header, entries)
     for prefix in parts:
         try:
             os.remove(index_filename(prefix))
         except FileNotFoundError:
             pass
     return merged
+
+
+def _publish(
+    merged: str, shard_ids: dict[str, int], header: Any, entries: dict[bytes, Any]
+) -> None:
+    """Renames the data files to the merged checkpoint's names, then writes its index
+    (renamed last: the commit point)."""
+    commit = LocalCommit()
+    try:
+        for data_file, shard_id in shard_ids.items():
+            commit.adopt(data_file, data_filename(merged, shard_id, len(shard_ids)))
+        table = TableWriter(commit.create(index_filename(merged)))
+        table.add(b"", header.SerializeToString())
+        for key in sorted(entries):
+            table.add(key, entries[key].SerializeToString(deterministic=True))
+        table.finish()
+        commit.publish()
+    except BaseException:
+        commit.abort()
+        raise
 
 
 def _read_bundle(index: str) -> tuple[Any, list[tuple[bytes, Any]]]:
@@ -149,13 +166,13 @@ def _read_bundle(index: str) -> tuple[Any, list[tuple[bytes, Any]]]:
         try:
             proto.ParseFromString(value)
         except Exception:
-            raise DataLossError(f"{index!r}: entry {key!r} is not parseable", path=index) from None
+            raise DataLossError(f"entry {key!r} is not parseable", path=index) from None
         if key == b"":
             header = proto
         else:
             entries.append((key, proto))
     if header is None:
-        raise DataLossError(f"{index!r}: no bundle header", path=index)
+        raise DataLossError("no bundle header", path=index)
     return header, entries
 
 
@@ -163,7 +180,11 @@ def merge_parts(
     prefix: str | os.PathLike[str], num_shards: int, *, allow_missing_files: bool = False
 ) -> str:
     """Merges the parts written at ``part_prefix(prefix, i, num_shards)`` into ``prefix``
-    and removes the temporary directory, as TensorFlow's sharded save does."""
+    and removes the temporary directory, as TensorFlow's sharded save does.
+
+    Raises:
+        As :func:`merge_bundles`.
+    """
     merged = merge_bundles(
         [part_prefix(prefix, i, num_shards) for i in range(num_shards)],
         prefix,

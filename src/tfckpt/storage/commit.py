@@ -2,10 +2,12 @@
 
 Every file is written under a temporary name and moved to its final name only once all of
 them are complete, in order: the data shards first and the index last, so whoever finds the
-index finds the data it points to (BundleWriter::Finish and MergeBundles in
-tensorflow/core/util/tensor_bundle/tensor_bundle.cc write ``<file>.tempstate<random>`` and
-rename it).  With ``durable=True`` every file is also fsynced before the renames and its
-directory after them, so a checkpoint survives a power loss (TensorFlow does not fsync).
+index finds the data it points to.  (TensorFlow's BundleWriter::Finish in
+tensorflow/core/util/tensor_bundle/tensor_bundle.cc writes ``<file>.tempstate<random>`` and
+renames it, the data file before the index is even written; MergeBundles writes the merged
+index straight under its final name.  tfckpt renames every file, the index last.)  With
+``durable=True`` every file is also fsynced before the renames and its directory after
+them, so a checkpoint survives a power loss (TensorFlow does not fsync).
 
 :class:`Commit` is the protocol; :class:`LocalCommit` implements it on the local file
 system.  A remote writer (an object store) implements the same methods: uploads staged by

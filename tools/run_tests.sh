@@ -23,7 +23,7 @@ run_pytest() {  # venv, extra args...
 echo "== [1/2] with TensorFlow: .venv-tf"
 "$PYTHON" -m venv .venv-tf
 .venv-tf/bin/python -m pip install -q --upgrade pip
-.venv-tf/bin/python -m pip install -q ".[test,tf]"
+.venv-tf/bin/python -m pip install -q ".[test,tf,safetensors,progress]"
 .venv-tf/bin/python -m ruff check src tests tools
 .venv-tf/bin/python -m mypy
 TFCKPT_REQUIRE_TF=1 run_pytest .venv-tf -p no:cacheprovider
@@ -31,7 +31,7 @@ TFCKPT_REQUIRE_TF=1 run_pytest .venv-tf -p no:cacheprovider
 echo "== [2/2] without TensorFlow: .venv-core"
 "$PYTHON" -m venv .venv-core
 .venv-core/bin/python -m pip install -q --upgrade pip
-.venv-core/bin/python -m pip install -q ".[test]"
+.venv-core/bin/python -m pip install -q ".[test,safetensors]"
 if .venv-core/bin/python -c "import tensorflow" 2>/dev/null; then
   echo "TensorFlow is importable in .venv-core: the TF-free run would prove nothing" >&2
   exit 1

@@ -12,6 +12,7 @@ Writing::
 """
 
 from tfckpt import dtypes
+from tfckpt.bridges import load_state_dict, safe_open
 from tfckpt.bundle.merge import merge_bundles, merge_parts, part_prefix
 from tfckpt.bundle.writer import BundleWriter, save_tensors
 from tfckpt.dtypes import DType, as_dtype
@@ -61,11 +62,13 @@ __all__ = [
     "latest_checkpoint",
     "list_variables",
     "load_checkpoint",
+    "load_state_dict",
     "load_tensors",
     "load_tree",
     "load_variable",
     "merge_bundles",
     "merge_parts",
     "part_prefix",
+    "safe_open",
     "save_tensors",
 ]

@@ -1,3 +1,5 @@
+"""``python -m tfckpt``: the ``tfckpt`` command."""
+
 import sys
 
 from tfckpt.cli import main

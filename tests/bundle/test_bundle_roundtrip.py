@@ -898,12 +898,14 @@ def test_cli_inspect(small, capsys):
     assert cli.main(["inspect", prefix]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"# {prefix} (v2, 5 tensors)"
+    # TensorFlow's debug_string lines, then each tensor's bytes in an aligned column.
     assert out[1:] == [
-        "Z_upper (int8) [1]",
-        "global_step (int64) []",
-        "layer/bias (float32) [3]",
-        "layer/kernel (float32) [2, 3]",
-        "vocab (string) [2]",
+        "Z_upper (int8) [1]              1 B",
+        "global_step (int64) []          8 B",
+        "layer/bias (float32) [3]       12 B",
+        "layer/kernel (float32) [2, 3]  24 B",
+        "vocab (string) [2]              8 B",
+        "# total: 5 tensors, 53 B",
     ]
 
 

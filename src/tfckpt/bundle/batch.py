@@ -14,6 +14,10 @@ while another checks the chunks already read.
 
 The arrays are writable and belong to the caller, but they share the arena: its memory is
 returned when the last of them is gone.
+
+Sources without memory maps (remote files) take another path: each extent gets its own
+buffer, filled by the source's ``read_ranges`` (which coalesces neighbouring ranges and
+fetches them concurrently); ``copy=False`` gives these owned arrays too.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import numpy as np
 
 from tfckpt import checksum
 from tfckpt.bundle.threads import shared_pool, workers
-from tfckpt.storage.source import LocalFile
+from tfckpt.storage.source import ByteSource, LocalFile
 
 # A chunk is what one thread reads and checks in one go.
 CHUNK_BYTES = 8 << 20
@@ -115,11 +119,13 @@ def _report(bad: list[tuple[int, int]], order: np.ndarray, on_mismatch: Mismatch
 
 
 def read_owned(
-    shard: LocalFile, group: Group, verify: bool, on_mismatch: Mismatch
+    shard: ByteSource, group: Group, verify: bool, on_mismatch: Mismatch
 ) -> list[np.ndarray]:
     """Reads the group's extents into writable arrays (several share one arena)."""
     if not group.storage:
         return []
+    if not isinstance(shard, LocalFile):
+        return _read_ranges(shard, group, verify, on_mismatch)
     if len(group.storage) == 1 and int(group.sizes[0]) >= PARALLEL_BYTES and workers() > 1:
         array = np.empty(group.shapes[0], group.storage[0])
         actual = _read_large(shard, array, int(group.offsets[0]), verify)
@@ -237,11 +243,14 @@ def _read_each(
 
 
 def map_views(
-    shard: LocalFile, group: Group, verify: bool, on_mismatch: Mismatch
+    shard: ByteSource, group: Group, verify: bool, on_mismatch: Mismatch
 ) -> list[np.ndarray]:
-    """Read-only views of the group's extents in the shard's memory map, CRCs checked."""
+    """Read-only views of the group's extents in the shard's memory map, CRCs checked
+    (owned arrays where the source has no memory map)."""
     if not group.storage:
         return []
+    if not isinstance(shard, LocalFile):
+        return _read_ranges(shard, group, verify, on_mismatch)
     mapped = shard.mapping()
     offsets = group.offsets.tolist()
     sizes = group.sizes.tolist()
@@ -277,3 +286,18 @@ def map_views(
         new(shape, storage, base, offset)
         for storage, shape, offset in zip(group.storage, group.shapes, offsets)
     ]
+
+
+def _read_ranges(
+    shard: ByteSource, group: Group, verify: bool, on_mismatch: Mismatch
+) -> list[np.ndarray]:
+    """Sources without memory maps: one owned buffer per extent, all fetched by one
+    ``read_ranges`` call (the source plans and overlaps the requests), CRCs checked."""
+    buffers = shard.read_ranges(list(zip(group.offsets.tolist(), group.sizes.tolist())))
+    crcs = group.crcs.tolist()
+    out = []
+    for i, (storage, shape, buffer) in enumerate(zip(group.storage, group.shapes, buffers)):
+        if verify and (actual := crc(buffer)) != crcs[i]:
+            on_mismatch(i, actual)
+        out.append(np.frombuffer(buffer, storage).reshape(shape))
+    return out

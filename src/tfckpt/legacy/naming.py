@@ -5,18 +5,23 @@ from __future__ import annotations
 import glob
 import os
 
+from tfckpt.storage.location import LOCAL, Storage
 
-def v1_files(prefix: str) -> list[str]:
+
+def v1_files(prefix: str, storage: Storage = LOCAL) -> list[str]:
     """The files of the V1 checkpoint at ``prefix``: the file itself, its
-    ``-NNNNN-of-MMMMM`` shards, or the files a glob pattern matches (as the TF1 Saver
-    records sharded checkpoints, e.g. ``model.ckpt-?????-of-00002``)."""
-    if os.path.isfile(prefix):
+    ``-NNNNN-of-MMMMM`` shards, or the files a glob pattern in the file name matches (as the
+    TF1 Saver records sharded checkpoints, e.g. ``model.ckpt-?????-of-00002``).  Where ``storage``
+    cannot list (HTTP), only the file itself."""
+    if storage.isfile(prefix):
         return [prefix]
-    shards = sorted(
-        p for p in glob.glob(glob.escape(prefix) + "-?????-of-?????") if os.path.isfile(p)
-    )
+    if not storage.can_list:
+        return []
+    shards = storage.glob_files(glob.escape(prefix) + "-?????-of-?????")
     if shards:
         return shards
-    if glob.has_magic(prefix):
-        return sorted(p for p in glob.glob(prefix) if os.path.isfile(p))
+    # A pattern in the file name only, as the Saver writes them: one over directories (a
+    # hostile state file's "/*/*/*/*/*") would walk the file system.
+    if glob.has_magic(prefix) and not glob.has_magic(os.path.dirname(prefix)):
+        return storage.glob_files(prefix)
     return []

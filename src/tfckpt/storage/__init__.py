@@ -6,6 +6,12 @@ Everything above it (tables, bundles, V1 files, objects) reads and writes throug
   one file's bytes: ``size()``, ``read_ranges([(offset, size), ...])``, ``readinto``,
   ``view(offset, size)`` where zero-copy is possible, ``close()``; local files are read
   through ``mmap`` and positional reads.
+- :mod:`tfckpt.storage.location`: where files are. :func:`~tfckpt.storage.location.locate`
+  turns a path, an fsspec URL, or an fsspec filesystem and a path into a ``Storage`` that
+  finds, lists and opens files (local, or :mod:`tfckpt.storage.remote` through fsspec,
+  imported only for URLs); :mod:`tfckpt.storage.ranges` plans remote ranged reads.
 - :mod:`tfckpt.storage.commit`: writing. Temporaries, fsync and the renames that publish a
-  checkpoint, in the order that leaves readers only ever seeing complete checkpoints.
+  checkpoint, in the order that leaves readers only ever seeing complete checkpoints, an
+  overwrite's old files set aside until the new ones are in place.
+- :mod:`tfckpt.storage.lock`: the lock files that keep two writers of the same files apart.
 """

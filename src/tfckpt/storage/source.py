@@ -5,7 +5,8 @@ through it; bundles fetch the byte ranges of the tensors asked for, into buffers
 owns (``readinto``, ``read_ranges``) or as zero-copy views (``view``) where the storage
 allows.  :class:`LocalFile` is the implementation for local files: positional reads
 (``preadv``, one system call for a whole buffer) and a read-only memory map for views.
-Remote stores implement the same protocol (``view`` then returns None).
+Remote stores implement the same protocol (``view`` then returns None):
+:class:`tfckpt.storage.remote.RemoteFile`, through fsspec.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import stat
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -48,6 +49,11 @@ class ByteSource(Protocol):
     def view(self, offset: int, size: int) -> memoryview | None:
         """A read-only zero-copy view of ``size`` bytes at ``offset``, or None where the
         storage cannot give one.  The view stays valid after :meth:`close`."""
+        ...
+
+    def changed(self) -> str | None:
+        """How the file differs from when it was opened, for error messages (None: the
+        same, or it cannot tell)."""
         ...
 
     def close(self) -> None:
@@ -134,10 +140,18 @@ class LocalFile:
         if self._map is None:
             with self._lock:
                 if self._map is None and self._size > 0:
-                    self._map = mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ)
+                    try:
+                        self._map = mmap.mmap(self.fd, 0, access=mmap.ACCESS_READ)
+                    except OSError as exc:  # e.g. ENOMEM under an address-space limit
+                        raise DataLossError(
+                            f"cannot map the file into memory: {exc.strerror}", path=self.path
+                        ) from None
         if self._map is None:
             return memoryview(b"")
         return memoryview(self._map)
+
+    def changed(self) -> None:
+        return None  # read through the one descriptor opened: replacing the path is unseen
 
     def close(self) -> None:
         # A memory map stays valid while NumPy views of it are alive; closing it then would
@@ -153,6 +167,27 @@ class LocalFile:
         self.fd = -1
 
 
-def open_source(path: str | os.PathLike[str]) -> LocalFile:
-    """Opens ``path`` for reading (see :class:`LocalFile` for what it raises)."""
-    return LocalFile(path)
+def open_source(
+    path: str | os.PathLike[str],
+    fs: Any = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> ByteSource:
+    """Opens ``path`` for reading: a local path (a :class:`LocalFile`), an fsspec URL
+    (``gs://``, ``s3://``, ``https://``, ...; ``storage_options`` go to fsspec) or a path
+    on the fsspec filesystem ``fs`` (a :class:`tfckpt.storage.remote.RemoteFile`).
+
+    Raises CheckpointNotFoundError when the file does not exist, DataLossError when it is
+    not a regular file, UnsupportedError for a URL whose backend is not installed.
+
+    Example::
+
+        source = open_source("gs://bucket/model.ckpt-1.index", storage_options={"token": "anon"})
+    """
+    if fs is None and not storage_options:
+        text = os.fspath(path)
+        if "://" not in text and "::" not in text:
+            return LocalFile(text)
+    from tfckpt.storage.location import locate  # (it imports this module)
+
+    storage, where = locate(path, fs=fs, storage_options=storage_options)
+    return storage.open(where)

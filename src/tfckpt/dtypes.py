@@ -17,7 +17,21 @@ __all__ = ["DType", "as_dtype"]
 
 
 class DType:
-    """A TensorFlow data type: ``name``, ``as_datatype_enum``, ``as_numpy_dtype``."""
+    """A TensorFlow data type, with the attributes of ``tf.DType`` that code relies on.
+
+    ``name``, ``as_datatype_enum``, ``as_numpy_dtype``, ``size``, ``min``/``max``,
+    ``is_floating``/``is_integer``/``is_complex``/``is_quantized``/``is_bool``/
+    ``is_unsigned``/``is_numeric``, ``real_dtype``, ``base_dtype``.  Equal, as in
+    TensorFlow, to everything :func:`as_dtype` turns into the same type: the matching
+    NumPy dtype or scalar type, the enum value, the name, a ``tf.DType``.
+
+    Example::
+
+        >>> tfckpt.dtypes.float32 == numpy.float32 == tfckpt.as_dtype("float")
+        True
+        >>> tfckpt.dtypes.bfloat16.is_floating, tfckpt.dtypes.bfloat16.size
+        (True, 2)
+    """
 
     __slots__ = ("_enum", "_name", "_numpy_name", "_quantized_base")
 
@@ -39,9 +53,63 @@ class DType:
         """The ``DataType`` enum value stored in checkpoints."""
         return self._enum
 
+    # -- kinds, as tensorflow/python/framework/dtypes.py (its C++ _dtypes) answers them ------
+
+    @property
+    def is_floating(self) -> bool:
+        """float16/32/64, bfloat16, the float8 types and float4_e2m1fn."""
+        return _KIND[self._name] == "f"
+
+    @property
+    def is_integer(self) -> bool:
+        """Signed and unsigned integers, int4/uint4/int2/uint2 included (not quantized, not
+        bool)."""
+        return _KIND[self._name] in "iu"
+
+    @property
+    def is_unsigned(self) -> bool:
+        return _KIND[self._name] == "u"
+
+    @property
+    def is_complex(self) -> bool:
+        return _KIND[self._name] == "c"
+
     @property
     def is_quantized(self) -> bool:
         return self._quantized_base is not None
+
+    @property
+    def is_bool(self) -> bool:
+        return self._name == "bool"
+
+    @property
+    def is_numeric(self) -> bool:
+        """TensorFlow's ``kNumberTypes``: the classic numeric and quantized types (not bool,
+        and not the 8-bit float and sub-byte types)."""
+        return _KIND[self._name] in "fiucq" and self._name not in _NARROW
+
+    @property
+    def is_numpy_compatible(self) -> bool:
+        """False for resource and variant, which hold C++ objects."""
+        return _KIND[self._name] != "r"
+
+    @property
+    def real_dtype(self) -> DType:
+        """float32 for complex64, float64 for complex128, else the type itself."""
+        real = _REAL.get(self._name)
+        return _BY_NAME[real] if real is not None else self
+
+    @property
+    def base_dtype(self) -> DType:
+        """The type itself (tfckpt has no TF1 reference types)."""
+        return self
+
+    def is_compatible_with(self, other: Any) -> bool:
+        """Whether ``other`` converts to this type (TF1's check; raises TypeError if it does
+        not convert at all)."""
+        return as_dtype(other)._enum == self._enum
+
+    # -- NumPy -------------------------------------------------------------------------------
 
     @property
     def is_numeric_storage(self) -> bool:
@@ -75,8 +143,31 @@ class DType:
 
     @property
     def size(self) -> int:
-        """Bytes per element in storage."""
-        return self.storage_dtype.itemsize
+        """Bytes per element (0 for string, resource and variant, as in TensorFlow)."""
+        return 0 if self._numpy_name is None else self.storage_dtype.itemsize
+
+    @property
+    def min(self) -> Any:
+        """The smallest value of the type (a NumPy or ml_dtypes scalar for floating types, an
+        int for integers).  TypeError for bool, string, complex and quantized types."""
+        return self._limit("min")
+
+    @property
+    def max(self) -> Any:
+        """The largest value of the type (see :attr:`min`)."""
+        return self._limit("max")
+
+    def _limit(self, which: str) -> Any:
+        kind = _KIND[self._name]
+        if kind not in "fiu":
+            word = "minimum" if which == "min" else "maximum"
+            raise TypeError(f"Cannot find {word} value of {self} with type {self._name}.")
+        import ml_dtypes  # knows NumPy's types and its own
+
+        info = ml_dtypes.finfo if kind == "f" else ml_dtypes.iinfo
+        return getattr(info(self.as_numpy_dtype), which)
+
+    # -- identity ----------------------------------------------------------------------------
 
     def __repr__(self) -> str:
         return f"tfckpt.{self._name}"
@@ -87,15 +178,15 @@ class DType:
     def __eq__(self, other: object) -> bool:
         if isinstance(other, DType):
             return self._enum == other._enum
-        if isinstance(other, str):
-            return other in (self._name, _ALIASES.get(self._name))
-        name = getattr(other, "name", None)  # e.g. a tf.DType
-        if isinstance(name, str) and hasattr(other, "as_datatype_enum"):
-            return name == self._name
-        return NotImplemented
+        if other is None:
+            return False
+        try:
+            return as_dtype(other)._enum == self._enum
+        except TypeError:
+            return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(self._enum)
+        return hash(self._enum)  # as tf.DType: the enum value's hash
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (as_dtype, (self._enum,))
@@ -150,6 +241,29 @@ _TABLE: list[tuple[int, str, str | None, str | None]] = [
 
 _ALIASES = {"float16": "half", "float32": "float", "float64": "double"}
 
+# Kind per type: f floating, i signed integer, u unsigned integer, c complex, q quantized,
+# b bool, s string, r resource/variant.
+_FLOATING = ["float16", "float32", "float64", "bfloat16", "float4_e2m1fn", "float8_e5m2"]
+_FLOATING += ["float8_e4m3fn", "float8_e4m3fnuz", "float8_e4m3b11fnuz", "float8_e5m2fnuz"]
+_KIND = {
+    **dict.fromkeys(_FLOATING, "f"),
+    **dict.fromkeys(["int8", "int16", "int32", "int64", "int4", "int2"], "i"),
+    **dict.fromkeys(["uint8", "uint16", "uint32", "uint64", "uint4", "uint2"], "u"),
+    **dict.fromkeys(["complex64", "complex128"], "c"),
+    **dict.fromkeys(["qint8", "quint8", "qint16", "quint16", "qint32"], "q"),
+    "bool": "b",
+    "string": "s",
+    "resource": "r",
+    "variant": "r",
+}
+# Types TensorFlow leaves out of kNumberTypes (so is_numeric is False for them).
+_NARROW = frozenset(
+    [*(n for n in _KIND if n.startswith(("float8", "float4"))), "int4", "uint4", "int2", "uint2"]
+)
+_REAL = {"complex64": "float32", "complex128": "float64"}
+# What tf.as_dtype makes of Python's own types (int and complex it refuses).
+_PYTHON_TYPES: dict[Any, str] = {float: "float32", bool: "bool", object: "string"}
+
 _BY_ENUM: dict[int, DType] = {e: DType(e, n, s, q) for e, n, s, q in _TABLE}
 _BY_NAME: dict[str, DType] = {d.name: d for d in _BY_ENUM.values()}
 _BY_NAME.update({alias: _BY_NAME[name] for name, alias in _ALIASES.items()})
@@ -171,24 +285,46 @@ def from_enum(enum: int) -> DType | None:
     return _BY_ENUM.get(enum)
 
 
-def as_dtype(value: Any) -> DType:
-    """Converts an enum value, a name, a NumPy dtype or a TensorFlow DType to a DType."""
-    if isinstance(value, DType):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value in _BY_ENUM:
-            return _BY_ENUM[value]
-        raise TypeError(f"unknown DataType enum value {value}")
-    if isinstance(value, str) and value in _BY_NAME:
-        return _BY_NAME[value]
-    enum = getattr(value, "as_datatype_enum", None)
-    if isinstance(enum, int):
+def as_dtype(type_value: Any) -> DType:
+    """Converts what ``tf.as_dtype`` accepts to a DType, by TensorFlow's rules.
+
+    A DType or ``tf.DType``, a ``DataType`` enum value, a TensorFlow name (``'float32'``,
+    ``'float'``, ``'half'``, ...), a NumPy dtype, scalar type or ml_dtypes type (any byte
+    order; bytes, str and object arrays are strings), Python's ``float`` (float32),
+    ``bool`` and ``object`` (string), or an object with a ``dtype`` attribute (an array).
+
+    Raises:
+        TypeError: anything else, e.g. ``int``, ``'f4'`` or an unknown enum value.
+
+    Example::
+
+        >>> tfckpt.as_dtype(numpy.float32), tfckpt.as_dtype(14), tfckpt.as_dtype("half")
+        (tfckpt.float32, tfckpt.bfloat16, tfckpt.float16)
+    """
+    if isinstance(type_value, DType):
+        return type_value
+    if isinstance(type_value, np.dtype):
+        return from_numpy(type_value)
+    if isinstance(type_value, int) and not isinstance(type_value, bool):
+        if type_value in _BY_ENUM:
+            return _BY_ENUM[type_value]
+        raise TypeError(f"unknown DataType enum value {type_value}")
+    if isinstance(type_value, str):
+        if type_value in _BY_NAME:
+            return _BY_NAME[type_value]
+        raise TypeError(f"{type_value!r} is not the name of a TensorFlow dtype")
+    if isinstance(type_value, type):
+        if type_value in _PYTHON_TYPES:
+            return _BY_NAME[_PYTHON_TYPES[type_value]]
+        if issubclass(type_value, np.generic):
+            return from_numpy(np.dtype(type_value))
+    enum = getattr(type_value, "as_datatype_enum", None)
+    if isinstance(enum, int):  # a tf.DType
         return as_dtype(enum)
-    try:
-        np_dtype = np.dtype(value)
-    except TypeError:
-        raise TypeError(f"cannot interpret {value!r} as a TensorFlow dtype") from None
-    return from_numpy(np_dtype)
+    inner = getattr(type_value, "dtype", None)
+    if isinstance(inner, (np.dtype, DType)):  # an array, a tensor view
+        return as_dtype(inner)
+    raise TypeError(f"cannot interpret {type_value!r} as a TensorFlow dtype")
 
 
 def from_numpy(np_dtype: np.dtype[Any]) -> DType:

@@ -9,6 +9,11 @@ combined; the merged index is written last and the input indexes are deleted.
 
 Writers follow TensorFlow's naming for the parts of a sharded save
 (python/checkpoint/functional_saver.py): ``<prefix>_temp/part-NNNNN-of-MMMMM``.
+
+The merged checkpoint is published as the bundle writer publishes its files
+(:mod:`tfckpt.storage.commit`): the merged prefix is claimed first (a concurrent writer of
+it fails), a checkpoint it replaces is set aside until the merged index is in place, and
+``durable=True`` fsyncs the merged index and the directory.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ import shutil
 from collections.abc import Sequence
 from typing import Any
 
+from tfckpt.bundle.claim import claim_prefix
 from tfckpt.bundle.naming import data_filename, index_filename
 from tfckpt.errors import CheckpointNotFoundError, DataLossError, InvalidArgumentError
 from tfckpt.proto import tensor_bundle_pb2
-from tfckpt.storage.commit import LocalCommit
+from tfckpt.storage.commit import LocalCommit, storage_error
 from tfckpt.table.reader import TableReader
 from tfckpt.table.writer import TableWriter
 
@@ -42,8 +48,12 @@ def merge_bundles(
     merged_prefix: str | os.PathLike[str],
     *,
     allow_missing_files: bool = False,
+    durable: bool = False,
 ) -> str:
     """Merges the bundles at ``prefixes`` into one checkpoint at ``merged_prefix``.
+
+    ``durable=True`` fsyncs the data files, the merged index and the directory before
+    returning, so the merged checkpoint survives a power loss.
 
     Raises:
         CheckpointNotFoundError: a bundle (unless ``allow_missing_files``), every bundle,
@@ -51,6 +61,8 @@ def merge_bundles(
         InvalidArgumentError: the bundles disagree (endianness, version, a tensor written
             twice or a partitioned tensor's dtype or shape); nothing is moved.
         DataLossError: an index is corrupt; nothing is moved.
+        ConcurrentWriteError: another writer is writing ``merged_prefix``; nothing is moved.
+        StorageError: moving or writing failed; what was at ``merged_prefix`` is unchanged.
     """
     merged = os.fspath(merged_prefix)
     parts = [os.fspath(p) for p in prefixes]
@@ -124,7 +136,8 @@ def merge_bundles(
     assert endianness is not None and version is not None
     header.endianness = endianness  # type: ignore[assignment]
     header.version.ParseFromString(version)
-    _publish(merged, shard_ids, header, entries)
+    with claim_prefix(merged):
+        _publish(merged, shard_ids, header, entries, durable)
     for prefix in parts:
         try:
             os.remove(index_filename(prefix))
@@ -134,23 +147,44 @@ def merge_bundles(
 
 
 def _publish(
-    merged: str, shard_ids: dict[str, int], header: Any, entries: dict[bytes, Any]
+    merged: str, shard_ids: dict[str, int], header: Any, entries: dict[bytes, Any], durable: bool
 ) -> None:
     """Renames the data files to the merged checkpoint's names, then writes its index
     (renamed last: the commit point)."""
-    commit = LocalCommit()
+    commit = LocalCommit(durable=durable)
+    index_path = index_filename(merged)
     try:
         for data_file, shard_id in shard_ids.items():
+            if durable:
+                _fsync_file(data_file)
             commit.adopt(data_file, data_filename(merged, shard_id, len(shard_ids)))
-        table = TableWriter(commit.create(index_filename(merged)))
-        table.add(b"", header.SerializeToString())
-        for key in sorted(entries):
-            table.add(key, entries[key].SerializeToString(deterministic=True))
-        table.finish()
+        table = TableWriter(commit.create(index_path))
+        try:
+            table.add(b"", header.SerializeToString())
+            for key in sorted(entries):
+                table.add(key, entries[key].SerializeToString(deterministic=True))
+            table.finish()
+        except OSError as exc:
+            temporary = commit.temporary_of(index_path)
+            raise storage_error(
+                exc, "writing the merged index failed", index_path, temporary
+            ) from None
         commit.publish()
     except BaseException:
         commit.abort()
         raise
+
+
+def _fsync_file(path: str) -> None:
+    """Makes an adopted data file's bytes durable (its writer may not have)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise storage_error(exc, "syncing the data file failed", path) from None
 
 
 def _read_bundle(index: str) -> tuple[Any, list[tuple[bytes, Any]]]:
@@ -177,7 +211,11 @@ def _read_bundle(index: str) -> tuple[Any, list[tuple[bytes, Any]]]:
 
 
 def merge_parts(
-    prefix: str | os.PathLike[str], num_shards: int, *, allow_missing_files: bool = False
+    prefix: str | os.PathLike[str],
+    num_shards: int,
+    *,
+    allow_missing_files: bool = False,
+    durable: bool = False,
 ) -> str:
     """Merges the parts written at ``part_prefix(prefix, i, num_shards)`` into ``prefix``
     and removes the temporary directory, as TensorFlow's sharded save does.
@@ -189,6 +227,7 @@ def merge_parts(
         [part_prefix(prefix, i, num_shards) for i in range(num_shards)],
         prefix,
         allow_missing_files=allow_missing_files,
+        durable=durable,
     )
     temp_dir = f"{os.fspath(prefix)}_temp"
     shutil.rmtree(temp_dir, ignore_errors=True)

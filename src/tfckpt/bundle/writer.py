@@ -8,7 +8,10 @@ Every tensor takes one path.  It is prepared into a batch (converted to its stor
 byte-swapped, or string-encoded, as the buffers to write and what its checksum still has to
 cover); a batch is written when it is full and at the end of each call, and only then are
 its entries recorded.  The files are published through :mod:`tfckpt.storage.commit`: under
-temporary names until :meth:`BundleWriter.finish` renames the data file and then the index.
+temporary names until :meth:`BundleWriter.finish` renames the data file and then the index
+(setting the old checkpoint's files aside first when it replaces one, so that a crash leaves
+the old checkpoint or the new one, never a mixture).  A writer claims its prefix first
+(:mod:`tfckpt.bundle.claim`): a second writer of the same prefix fails instead of mixing.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from tfckpt import checksum, dtypes
+from tfckpt.bundle.claim import claim_prefix
 from tfckpt.bundle.entry_codec import EntryFields, encode_entries, encode_header, partitioned_entry
 from tfckpt.bundle.naming import data_filename, index_filename
 from tfckpt.bundle.strings import encode_string_chunks, encode_string_head, encode_strings
 from tfckpt.bundle.threads import shared_pool
 from tfckpt.bundle.values import as_bytes, in_byte_order, stored_as_is, to_array
-from tfckpt.errors import InvalidArgumentError
-from tfckpt.storage.commit import Commit, LocalCommit, write_buffers
+from tfckpt.errors import InvalidArgumentError, StorageError
+from tfckpt.storage.commit import Commit, LocalCommit, storage_error, write_buffers
 from tfckpt.table.writer import TableWriter
 from tfckpt.tensor_slice import TensorSlice, encode_slice_key
 
@@ -134,14 +138,26 @@ class BundleWriter:
         ``durable=True`` also fsyncs the files and the directory before returning from
         :meth:`finish`, so the checkpoint survives a power loss (TensorFlow does not).
 
+        The writer holds the prefix until :meth:`finish` or :meth:`abort`; taking it puts
+        back an overwrite of it that a killed writer left half done and removes the
+        temporaries killed writers left.
+
         Raises:
-            OSError: the data file cannot be created.
+            ConcurrentWriteError: another writer (another process, or another BundleWriter
+                in this one) is writing this prefix.
+            StorageError: the data file cannot be created.
         """
         self.prefix = os.fspath(prefix)
         self.big_endian = big_endian
         self.durable = durable
+        self._claim = claim_prefix(self.prefix)
         self._commit: Commit = LocalCommit(durable=durable)
-        self._out = self._commit.create(data_filename(self.prefix, 0, 1), buffer_size=_WRITE_BUFFER)
+        self._data_path = data_filename(self.prefix, 0, 1)
+        try:
+            self._out = self._commit.create(self._data_path, buffer_size=_WRITE_BUFFER)
+        except BaseException:
+            self._claim.release()
+            raise
         self._size = 0
         self._entries: dict[bytes, EntryFields] = {}
         self._native = stored_as_is(big_endian)
@@ -218,28 +234,45 @@ class BundleWriter:
 
         The index is written completely (under a temporary name) before anything is
         renamed, so the window in which an older checkpoint at the same prefix is replaced
-        is two renames long; the index, renamed last, is the commit point.
+        is a few renames long, and a checkpoint it replaces is set aside meanwhile (a crash
+        leaves the old one or the new one); the index, renamed last, is the commit point.
 
         Raises:
             InvalidArgumentError: the writer is finished or aborted.
-            OSError: writing or renaming failed (the temporaries are removed).
+            StorageError: writing or renaming failed (ENOSPC, EIO...; its ``errno`` says
+                which): the temporaries are removed, a checkpoint that was at the prefix is
+                still there.
         """
         self._check_open()
         self._done = True
         try:
-            index = self._commit.create(index_filename(self.prefix))
-            _write_index(index, self._entries, self.big_endian)
+            index_path = index_filename(self.prefix)
+            index = self._commit.create(index_path)
+            try:
+                _write_index(index, self._entries, self.big_endian)
+            except StorageError:
+                raise
+            except OSError as exc:
+                temporary = self._commit_temporary(index_path)
+                raise storage_error(
+                    exc, "writing the index failed", index_path, temporary
+                ) from None
             self._commit.publish()
         except BaseException:
             self._commit.abort()
             raise
+        finally:
+            self._claim.release()
         return self.prefix
 
     def abort(self) -> None:
         """Discards everything written; no file is left under the final names."""
         if not self._done:
             self._done = True
-            self._commit.abort()
+            try:
+                self._commit.abort()
+            finally:
+                self._claim.release()
 
     def __enter__(self) -> BundleWriter:
         return self
@@ -322,16 +355,22 @@ class BundleWriter:
     def _write(self, batch: _Batch) -> None:
         """Writes a batch and records its entries; many bytes still to checksum are
         checksummed on the shared pool while the batch is written, few here."""
-        if batch.unchecked < _LARGE_WRITE:
-            crcs = batch.checksums()
-            self._write_buffers(batch)
-        else:
-            crcs_future = shared_pool().submit(batch.checksums)
-            try:
+        try:
+            if batch.unchecked < _LARGE_WRITE:
+                crcs = batch.checksums()
                 self._write_buffers(batch)
-            finally:
-                concurrent.futures.wait([crcs_future])  # the arrays are in use until then
-            crcs = crcs_future.result()
+            else:
+                crcs_future = shared_pool().submit(batch.checksums)
+                try:
+                    self._write_buffers(batch)
+                finally:
+                    concurrent.futures.wait([crcs_future])  # the arrays are in use until then
+                crcs = crcs_future.result()
+        except OSError as exc:  # a full disk, an I/O error: name the file
+            temporary = self._commit_temporary(self._data_path)
+            raise storage_error(
+                exc, "writing the data file failed", self._data_path, temporary
+            ) from None
         entries = self._entries
         offset = self._size
         for key, enum, shape, size, crc in zip(
@@ -348,6 +387,10 @@ class BundleWriter:
             self._out.write(b"".join(batch.buffers))
         else:
             write_buffers(self._out, batch.buffers, batch.nbytes)
+
+    def _commit_temporary(self, final: str) -> str | None:
+        finder = getattr(self._commit, "temporary_of", None)
+        return finder(final) if finder is not None else None
 
     # -- checks ---------------------------------------------------------------------------
 
@@ -437,7 +480,9 @@ def save_tensors(
 
     Raises:
         InvalidArgumentError: a name or value cannot be written (nothing is left behind).
-        OSError: writing failed (nothing is left behind).
+        StorageError: writing failed (nothing is left behind; a checkpoint that was at
+            ``prefix`` is unchanged).
+        ConcurrentWriteError: another writer is writing ``prefix``.
     """
     with BundleWriter(prefix, durable=durable) as writer:
         writer.add_many(tensors.items())

@@ -5,28 +5,45 @@ tracked in sorted keyword order and then in order of attachment; ``save()`` numb
 checkpoints with a ``save_counter`` (an int64 stored as a variable under
 ``save_counter/.ATTRIBUTES/VARIABLE_VALUE``) and updates the ``checkpoint`` state file;
 ``write()`` does neither; ``restore()``/``read()`` match values through the object graph.
+
+Saving replaces files all or none (:mod:`tfckpt.storage.commit`): a crash leaves the old
+checkpoint or the new one; ``durable=True`` also makes it survive a power loss before the
+state file names it.  Restoring reads and checks every value before assigning any
+(:mod:`tfckpt.objects.restore`): a failed restore changes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from tfckpt.bundle.claim import remove_checkpoint_files, tidy_prefixes
 from tfckpt.bundle.writer import BundleWriter
-from tfckpt.checkpoint_state import write_state
+from tfckpt.checkpoint_state import check_state_path, read_state, state_lock, write_state
+from tfckpt.errors import CheckpointError
 from tfckpt.objects import graph, trackable
 from tfckpt.objects.keys import OBJECT_GRAPH_KEY, SAVE_COUNTER
 from tfckpt.objects.restore import CheckpointLoadStatus, InitializationOnlyStatus, Restoration
 from tfckpt.reader import load_checkpoint
 
+# How long Checkpoint.save waits for another writer of the state file (a CheckpointManager
+# saving in the same directory holds it throughout its save).
+_STATE_WAIT_SECONDS = 10.0
 
-def write_objects(root: Any, file_prefix: str | os.PathLike[str]) -> str:
-    """Writes the object graph under ``root`` and its values as a V2 checkpoint."""
+
+def write_objects(root: Any, file_prefix: str | os.PathLike[str], *, durable: bool = False) -> str:
+    """Writes the object graph under ``root`` and its values as a V2 checkpoint.
+
+    Raises:
+        As :class:`~tfckpt.bundle.writer.BundleWriter`.
+    """
     nodes = graph.collect(root)
     proto = graph.to_proto(nodes)
-    with BundleWriter(file_prefix) as writer:
+    with BundleWriter(file_prefix, durable=durable) as writer:
         writer.add_many(
             (key, value_fn())
             for node in nodes
@@ -34,6 +51,17 @@ def write_objects(root: Any, file_prefix: str | os.PathLike[str]) -> str:
         )
         writer.add(OBJECT_GRAPH_KEY, proto.SerializeToString(deterministic=True))
     return os.fspath(file_prefix)
+
+
+def _discard_unrecorded(directory: str, path: str) -> None:
+    """Removes the checkpoint a save wrote when it could not be recorded in the state file,
+    unless the state file names it already (it replaced the latest checkpoint); best
+    effort, the save's own error is the one to report."""
+    with contextlib.suppress(OSError, CheckpointError):
+        state = read_state(directory)
+        named = state.model_checkpoint_path if state is not None else None
+        if named is None or os.path.abspath(named) != os.path.abspath(path):
+            remove_checkpoint_files(path)
 
 
 class Checkpoint:
@@ -106,46 +134,98 @@ class Checkpoint:
 
     # -- saving ---------------------------------------------------------------------------
 
-    def write(self, file_prefix: str | os.PathLike[str], options: Any = None) -> str:
-        """Writes a checkpoint at exactly ``file_prefix``; no counter, no state file."""
-        return write_objects(self, file_prefix)
+    def write(
+        self, file_prefix: str | os.PathLike[str], options: Any = None, *, durable: bool = False
+    ) -> str:
+        """Writes a checkpoint at exactly ``file_prefix``; no counter, no state file.
 
-    def save(self, file_prefix: str | os.PathLike[str], options: Any = None) -> str:
+        A checkpoint already there is replaced all or none.  ``durable=True`` fsyncs the
+        files and the directory before returning (``options``, a CheckpointOptions, changes
+        nothing here).
+
+        Raises:
+            ConcurrentWriteError: another writer is writing ``file_prefix``.
+            StorageError: writing failed (``errno`` says why); what was there is unchanged.
+            InvalidArgumentError: a value cannot be saved.
+        """
+        return write_objects(self, file_prefix, durable=durable)
+
+    def save(
+        self, file_prefix: str | os.PathLike[str], options: Any = None, *, durable: bool = False
+    ) -> str:
         """Writes ``<file_prefix>-<n>`` with the incremented save counter and records it in
-        the directory's ``checkpoint`` state file; returns the path."""
+        the directory's ``checkpoint`` state file; returns the path.
+
+        ``durable=True`` makes the checkpoint durable (fsync of its files and directory)
+        before the state file names it, and the state file after.
+
+        Raises:
+            ConcurrentWriteError: another writer is writing the prefix, or holds the state
+                file for longer than 10 seconds (a CheckpointManager saving there).
+            StorageError: writing failed, or the state file's path is a directory; the
+                counter and the state file are unchanged.
+            InvalidArgumentError: a value cannot be saved.
+        """
         counter = self._counter()
+        path = f"{os.fspath(file_prefix)}-{int(counter) + 1}"
+        directory = os.path.dirname(path) or "."
+        check_state_path(directory)
         counter[()] += 1
-        path = f"{os.fspath(file_prefix)}-{int(counter)}"
         try:
-            write_objects(self, path)
+            write_objects(self, path, durable=durable)
         except BaseException:
             counter[()] -= 1
             raise
-        directory = os.path.dirname(path)
-        relative = os.path.relpath(path, directory or ".")
-        write_state(directory or ".", relative, [relative])
+        try:
+            relative = os.path.relpath(path, directory)
+            with state_lock(directory, wait=_STATE_WAIT_SECONDS):
+                write_state(directory, relative, [relative], durable=durable)
+        except BaseException:
+            counter[()] -= 1
+            _discard_unrecorded(directory, path)
+            raise
+        # What killed saves left beside the earlier checkpoints of this name (this one's
+        # own leftovers were tidied by its writer).
+        tidy_prefixes(directory, os.path.basename(os.fspath(file_prefix)) + "-", skip=path)
         return path
 
     # -- restoring ------------------------------------------------------------------------
 
-    def read(self, save_path: str | os.PathLike[str], options: Any = None) -> CheckpointLoadStatus:
-        """Restores values matched through the object graph (no save counter creation)."""
-        with load_checkpoint(save_path) as reader:
+    def read(
+        self,
+        save_path: str | os.PathLike[str],
+        options: Any = None,
+        *,
+        fs: Any = None,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> CheckpointLoadStatus:
+        """Restores values matched through the object graph (no save counter creation).
+
+        ``save_path`` may be an fsspec URL or, with ``fs``, a path on an fsspec filesystem
+        (see :func:`tfckpt.load_checkpoint` for ``fs`` and ``storage_options``).
+        """
+        with load_checkpoint(save_path, fs=fs, storage_options=storage_options) as reader:
             restoration = Restoration(reader)
             restoration.bind(self, 0)
         return CheckpointLoadStatus(restoration, self)
 
     def restore(
-        self, save_path: str | os.PathLike[str] | None, options: Any = None
+        self,
+        save_path: str | os.PathLike[str] | None,
+        options: Any = None,
+        *,
+        fs: Any = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> CheckpointLoadStatus | InitializationOnlyStatus:
-        """Restores a checkpoint (prefix, directory with a state file, or SavedModel).
+        """Restores a checkpoint (prefix, directory with a state file, or SavedModel; an
+        fsspec URL, or a path on the fsspec filesystem ``fs``, as for :meth:`read`).
 
         ``restore(None)`` does nothing and returns a status whose assertions fail, as in
         TensorFlow.  Values for children attached later are restored when attached.
         """
         if save_path is None:
             return InitializationOnlyStatus()
-        status = self.read(save_path, options)
+        status = self.read(save_path, options, fs=fs, storage_options=storage_options)
         self._counter()
         return status
 

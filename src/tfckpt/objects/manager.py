@@ -4,30 +4,55 @@ Mirrors ``tf.train.CheckpointManager`` (tensorflow/python/checkpoint/checkpoint_
 the same state file (relative paths, per-checkpoint timestamps, last preserved timestamp),
 the same numbering by the checkpoint's ``save_counter``, the same deletion and
 ``keep_checkpoint_every_n_hours`` rules, so a directory can be continued by either library.
+
+Where tfckpt is safer than TensorFlow:
+
+- ``save()`` holds the directory's state-file lock throughout: a second manager (another
+  process) saving into the same directory at the same time fails with ConcurrentWriteError;
+- the checkpoint is made durable (fsync of its files and the directory) before the state
+  file names it, and the state file is written once, already without the checkpoints the
+  save deletes, which are deleted only after it (TensorFlow writes it before and after
+  deleting, so a crash between leaves it naming deleted checkpoints);
+- a failed save (a full disk, a failed state-file write) leaves ``latest_checkpoint``, the
+  counter and the state file as they were;
+- only files inside the manager's directory are deleted: a state file naming checkpoints
+  elsewhere (absolute or ``../`` paths) gets a warning, not a deletion; entries naming
+  checkpoints that no longer exist are dropped on the next save;
+- temporaries and half-done overwrites that killed saves left are tidied on the next save.
 """
 
 from __future__ import annotations
 
-import glob
+import contextlib
 import os
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from tfckpt.checkpoint_state import read_state, write_state
-from tfckpt.errors import InvalidArgumentError
+from tfckpt.bundle.claim import remove_checkpoint_files, tidy_prefixes
+from tfckpt.checkpoint_state import check_state_path, read_state, state_lock, write_state
+from tfckpt.errors import CheckpointError, InvalidArgumentError, StorageError
 from tfckpt.objects.checkpoint import Checkpoint, write_objects
+from tfckpt.paths import checkpoint_format
 
 
-def remove_checkpoint(prefix: str) -> None:
-    """Deletes the files of the V2 checkpoint at ``prefix`` (missing files are fine)."""
-    for pattern in (glob.escape(prefix) + ".index", glob.escape(prefix) + ".data-?????-of-?????"):
-        for path in glob.glob(pattern):
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass  # another process deleted it first
+def discard_quietly(prefix: str) -> None:
+    """Removes a checkpoint that a failed save wrote but could not record (best effort: the
+    save's own error is the one to report)."""
+    with contextlib.suppress(OSError, CheckpointError):
+        remove_checkpoint_files(prefix)
+
+
+def remove_checkpoint(prefix: str) -> bool:
+    """Deletes the files of the V2 checkpoint at ``prefix`` (missing files are fine), the
+    index first; returns False, deleting nothing, when another writer is writing it.
+
+    Raises:
+        StorageError: a file could not be removed.
+    """
+    return remove_checkpoint_files(prefix)
 
 
 class CheckpointManager:
@@ -111,69 +136,151 @@ class CheckpointManager:
         )
 
     def save(
-        self, checkpoint_number: int | None = None, check_interval: bool = True, options: Any = None
+        self,
+        checkpoint_number: int | None = None,
+        check_interval: bool = True,
+        options: Any = None,
+        *,
+        durable: bool = True,
     ) -> str | None:
         """Writes a new checkpoint, records it in the state file, prunes; returns its path.
 
-        Returns None when ``checkpoint_interval`` says it is not time to save yet.
+        Returns None when ``checkpoint_interval`` says it is not time to save yet.  The
+        checkpoint's files and directory are fsynced before the state file names it, and
+        the state file after (``durable=False`` skips the fsyncs: faster, and still safe
+        against a crash of the process, but not of the machine).
+
+        Raises:
+            ConcurrentWriteError: another manager (or ``Checkpoint.save``) is saving in this
+                directory, or another writer is writing the checkpoint's prefix.
+            StorageError: writing failed (``errno`` says why), or the state file's path is
+                a directory: ``latest_checkpoint``, the counter and the state file are
+                unchanged (a checkpoint written before the state file failed stays,
+                unnamed; saving again replaces it).
+            InvalidArgumentError: a value cannot be saved.
         """
+        step = None
         if self._checkpoint_interval is not None:
             step = self._current_step()
-            if self._last_checkpoint_step is not None:
-                if step == self._last_checkpoint_step:
-                    return None
-                if check_interval and step < self._last_checkpoint_step + self._checkpoint_interval:
-                    return None
+            if not self._due(step, check_interval):
+                return None
+        check_state_path(self._directory)
+        with state_lock(self._directory, what="CheckpointManager save"):
+            path = self._save_and_record(checkpoint_number, durable)
+        if step is not None:
             self._last_checkpoint_step = step
+        return path
+
+    def _due(self, step: int, check_interval: bool) -> bool:
+        last = self._last_checkpoint_step
+        if last is None:
+            return True
+        if step == last:
+            return False
+        return not (check_interval and step < last + (self._checkpoint_interval or 0))
+
+    def _save_and_record(self, checkpoint_number: int | None, durable: bool) -> str:
+        """Writes the checkpoint, then the state file without the checkpoints to delete,
+        then deletes them; the manager's own state changes only once the state file is
+        written (a checkpoint it could not record is removed again, unless the state file
+        names it already)."""
         counter = self._checkpoint._counter()
         counter[()] += 1
-        number = int(counter) if checkpoint_number is None else int(checkpoint_number)
-        path = f"{self._prefix}-{number}"
         try:
-            write_objects(self._checkpoint, path)
+            number = int(counter) if checkpoint_number is None else int(checkpoint_number)
+            path = f"{self._prefix}-{number}"
+            write_objects(self._checkpoint, path, durable=durable)
         except BaseException:
             counter[()] -= 1
             raise
-        self._maybe_delete.pop(path, None)
-        self._maybe_delete[path] = time.time()
+        try:
+            kept = self._existing_checkpoints()
+            kept.pop(path, None)
+            kept[path] = time.time()
+            doomed, preserved = self._select_deletions(kept)
+            self._write_state(path, kept, preserved, durable)
+        except BaseException:
+            counter[()] -= 1
+            if path not in self._maybe_delete and path != self._latest_checkpoint:
+                discard_quietly(path)
+            raise
+        self._maybe_delete = kept
         self._latest_checkpoint = path
-        self._record_state()
-        self._sweep()
-        self._record_state()
+        self._last_preserved_timestamp = preserved
+        for old in doomed:
+            self._delete(old)
+        tidy_prefixes(self._directory, os.path.basename(self._prefix) + "-", skip=path)
         return path
 
-    def _sweep(self) -> None:
+    def _existing_checkpoints(self) -> OrderedDict[str, float]:
+        """The managed checkpoints that still exist (entries naming deleted ones go)."""
+        return OrderedDict(
+            (path, timestamp)
+            for path, timestamp in self._maybe_delete.items()
+            if checkpoint_format(path) is not None
+        )
+
+    def _select_deletions(self, kept: OrderedDict[str, float]) -> tuple[list[str], float]:
+        """Pops the checkpoints beyond ``max_to_keep`` from ``kept``: returns those to delete
+        and the new last preserved timestamp (``keep_checkpoint_every_n_hours`` keeps some
+        without listing them, as in TensorFlow)."""
+        doomed: list[str] = []
+        preserved = self._last_preserved_timestamp
         if not self._max_to_keep:
-            return
-        while len(self._maybe_delete) > self._max_to_keep:
-            path, timestamp = self._maybe_delete.popitem(last=False)
-            hours = self._keep_checkpoint_every_n_hours
-            if hours and timestamp - hours * 3600.0 >= self._last_preserved_timestamp:
-                self._last_preserved_timestamp = timestamp
+            return doomed, preserved
+        hours = self._keep_checkpoint_every_n_hours
+        while len(kept) > self._max_to_keep:
+            path, timestamp = kept.popitem(last=False)
+            if hours and timestamp - hours * 3600.0 >= preserved:
+                preserved = timestamp
                 continue
-            remove_checkpoint(path)
+            doomed.append(path)
+        return doomed, preserved
 
-    def _record_state(self) -> None:
-        assert self._latest_checkpoint is not None
-
+    def _write_state(
+        self, latest: str, kept: OrderedDict[str, float], preserved: float, durable: bool
+    ) -> None:
         def relative(path: str) -> str:
             # TensorFlow relativizes only absolute paths; tfckpt relativizes every path under
             # the directory so that a relative directory name is not written twice.
             return os.path.relpath(path, self._directory)
 
-        paths = [relative(p) for p in self._maybe_delete]
-        latest = relative(self._latest_checkpoint)
-        timestamps = list(self._maybe_delete.values())
-        if not paths or paths[-1] != latest:
-            paths.append(latest)
-            timestamps.append(time.time())
         write_state(
             self._directory,
-            latest,
-            paths,
-            timestamps,
-            self._last_preserved_timestamp,
+            relative(latest),
+            [relative(p) for p in kept],
+            list(kept.values()),
+            preserved,
+            durable=durable,
         )
+
+    def _delete(self, path: str) -> None:
+        """Deletes an old checkpoint, only inside the directory; failures are warnings (the
+        save itself succeeded)."""
+        if not self._inside_directory(path):
+            warnings.warn(
+                f"CheckpointManager: not deleting {path!r}, which the state file names but "
+                f"which is outside the manager's directory {self._directory!r}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return
+        try:
+            deleted = remove_checkpoint(path)
+        except StorageError as exc:
+            warnings.warn(f"CheckpointManager: {exc}", RuntimeWarning, stacklevel=4)
+            return
+        if not deleted:
+            warnings.warn(
+                f"CheckpointManager: not deleting {path!r}: another writer is writing it",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+    def _inside_directory(self, path: str) -> bool:
+        home = os.path.realpath(self._directory)
+        where = os.path.realpath(os.path.dirname(path) or ".")
+        return os.path.commonpath([home, where]) == home
 
     def restore_or_initialize(self) -> str | None:
         """Restores the latest checkpoint if there is one, else calls ``init_fn``."""

@@ -9,19 +9,24 @@ Reading, with TensorFlow's names::
 Writing::
 
     tfckpt.save_tensors("/tmp/ckpt/model", {"w": numpy.ones((2, 3), numpy.float32)})
+
+Code written for ``tf.train`` runs unchanged with ``from tfckpt import tf_compat as tf``.
 """
 
 from tfckpt import dtypes
 from tfckpt.bridges import load_state_dict, safe_open
 from tfckpt.bundle.merge import merge_bundles, merge_parts, part_prefix
 from tfckpt.bundle.writer import BundleWriter, save_tensors
+from tfckpt.compat.polling import checkpoints_iterator
 from tfckpt.dtypes import DType, as_dtype
 from tfckpt.errors import (
     CheckpointError,
     CheckpointNotFoundError,
+    ConcurrentWriteError,
     DataLossError,
     InvalidArgumentError,
     NotFoundError,
+    StorageError,
     TensorNotFoundError,
     UnsupportedError,
 )
@@ -49,15 +54,18 @@ __all__ = [
     "CheckpointNotFoundError",
     "CheckpointReader",
     "CheckpointTree",
+    "ConcurrentWriteError",
     "DType",
     "DataLossError",
     "InvalidArgumentError",
     "NotFoundError",
     "NumpyState",
+    "StorageError",
     "TensorNotFoundError",
     "TensorSlice",
     "UnsupportedError",
     "as_dtype",
+    "checkpoints_iterator",
     "dtypes",
     "latest_checkpoint",
     "list_variables",

@@ -37,20 +37,33 @@ latest_checkpoint then returns the path if ``<path>.index`` or ``<path>`` exists
 
 tfckpt differs here: :func:`read_state` raises DataLossError for a file it cannot parse or
 without a ``model_checkpoint_path``, and parses with ``text_format.Parse``, which (unlike
-``Merge``) rejects a singular field given twice; :func:`write_state` writes the paths as
-given, without appending ``model_checkpoint_path``, through ``<file>.tmp<16 hex digits>``.
+``Merge``) rejects a singular field given twice, and refuses a file larger than
+:data:`MAX_STATE_FILE_BYTES` (TensorFlow reads any size); :func:`write_state` writes the
+paths as given, without appending ``model_checkpoint_path``, through
+``<file>.tempstate-tfckpt-<16 hex digits>`` (fsynced, then the directory, with
+``durable=True``); writers hold the state file's lock (:func:`state_lock`) meanwhile, under
+which the temporaries killed writers left are removed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from tfckpt.errors import DataLossError
+from tfckpt.errors import DataLossError, StorageError
+from tfckpt.storage.commit import fsync_directory, reserved_final, storage_error, temporary_path
+from tfckpt.storage.location import LOCAL, Storage
+from tfckpt.storage.lock import FileLock
 
 STATE_FILENAME = "checkpoint"
+# A state file lists checkpoints, some 80 bytes each with their timestamps: this allows some
+# 12,000 and bounds parsing one to about a second (text_format's worst case, a list of short
+# numbers, parses about a microsecond per byte; the common layout ten times faster).
+MAX_STATE_FILE_BYTES = 1 << 20
 
 
 @dataclass
@@ -68,9 +81,13 @@ def state_path(checkpoint_dir: str | os.PathLike[str], latest_filename: str | No
 
 
 def read_state(
-    checkpoint_dir: str | os.PathLike[str], latest_filename: str | None = None
+    checkpoint_dir: str | os.PathLike[str],
+    latest_filename: str | None = None,
+    *,
+    storage: Storage = LOCAL,
 ) -> CheckpointState | None:
-    """Parses the state file of ``checkpoint_dir``; None when there is none.
+    """Parses the state file of ``checkpoint_dir`` (on ``storage``: local files unless
+    given, see :func:`tfckpt.storage.location.locate`); None when there is none.
 
     Relative paths in the file are returned joined to ``checkpoint_dir`` (as TensorFlow's
     ``get_checkpoint_state`` does).  A file that is not a text CheckpointState raises
@@ -82,12 +99,17 @@ def read_state(
     from tfckpt.proto import checkpoint_state_pb2
 
     directory = os.fspath(checkpoint_dir)
-    path = state_path(directory, latest_filename)
-    if not os.path.isfile(path):
+    path = storage.join(directory, latest_filename or STATE_FILENAME)
+    raw = storage.read_small(path, MAX_STATE_FILE_BYTES + 1)
+    if raw is None:
         return None
+    if len(raw) > MAX_STATE_FILE_BYTES:
+        raise DataLossError(
+            f"not a checkpoint state file: larger than {MAX_STATE_FILE_BYTES} bytes",
+            path=path,
+        )
     try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
+        text = raw.decode("utf-8")
         proto = checkpoint_state_pb2.CheckpointState()
         text_format.Parse(text, proto)
     except (UnicodeDecodeError, text_format.ParseError) as exc:
@@ -102,7 +124,7 @@ def read_state(
         )
 
     def resolve(p: str) -> str:
-        return p if os.path.isabs(p) else os.path.join(directory, p)
+        return p if storage.isabs(p) else storage.join(directory, p)
 
     return CheckpointState(
         model_checkpoint_path=resolve(proto.model_checkpoint_path),
@@ -139,11 +161,18 @@ def write_state(
     all_model_checkpoint_timestamps: Sequence[float] = (),
     last_preserved_timestamp: float | None = None,
     latest_filename: str | None = None,
+    *,
+    durable: bool = False,
 ) -> str:
     """Atomically replaces the state file of ``checkpoint_dir``; returns its path.
 
     Paths are written as given (pass paths relative to the directory for a movable
-    directory, as CheckpointManager does).
+    directory, as CheckpointManager does).  ``durable=True`` fsyncs the file before it
+    replaces the old one and the directory after, so the new state survives a power loss.
+
+    Raises:
+        StorageError: the file could not be written (``errno`` says why) or its path is a
+            directory; the state file is unchanged.
     """
     path = state_path(checkpoint_dir, latest_filename)
     text = format_state(
@@ -152,14 +181,77 @@ def write_state(
         all_model_checkpoint_timestamps,
         last_preserved_timestamp,
     )
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    temp = f"{path}.tmp{secrets.token_hex(8)}"
+    check_state_path(checkpoint_dir, latest_filename)
+    directory = os.path.dirname(path) or "."
+    temp = temporary_path(path, secrets.token_hex(8))
     try:
+        os.makedirs(directory, exist_ok=True)
         with open(temp, "w", encoding="utf-8") as f:
             f.write(text)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(temp, path)
+    except OSError as exc:
+        _remove_quietly(temp)
+        raise storage_error(exc, "writing the state file failed", path, temp) from None
     except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
+        _remove_quietly(temp)
         raise
+    if durable:
+        fsync_directory(directory)
     return path
+
+
+def check_state_path(
+    checkpoint_dir: str | os.PathLike[str], latest_filename: str | None = None
+) -> None:
+    """Raises StorageError (``errno.EISDIR``) when the state file's path is a directory,
+    before anything is written."""
+    path = state_path(checkpoint_dir, latest_filename)
+    if os.path.isdir(path):
+        raise StorageError(
+            "the checkpoint state file's path is a directory: move it away, or name another "
+            "state file (latest_filename)",
+            path=path,
+            errno=errno.EISDIR,
+        )
+
+
+@contextlib.contextmanager
+def state_lock(
+    checkpoint_dir: str | os.PathLike[str],
+    latest_filename: str | None = None,
+    *,
+    wait: float = 0.0,
+    what: str = "writer",
+) -> Iterator[None]:
+    """Holds the lock of the directory's state file (waiting up to ``wait`` seconds) and
+    removes the temporaries of it that killed writers left.
+
+    Raises:
+        ConcurrentWriteError: another writer (a CheckpointManager saving, or another state
+            file write) holds it.
+        StorageError: the lock file cannot be made.
+    """
+    path = state_path(checkpoint_dir, latest_filename)
+    with FileLock.acquire(path, wait=wait, what=what) as lock:
+        if lock.inherited:  # a writer died holding it: its temporary may be there
+            _remove_state_temporaries(path)
+        yield
+
+
+def _remove_state_temporaries(path: str) -> None:
+    directory, name = os.path.split(path)
+    try:
+        names = os.listdir(directory or ".")
+    except OSError:
+        return
+    for other in names:
+        if reserved_final(other) == (name, "temporary"):
+            _remove_quietly(os.path.join(directory, other))
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)

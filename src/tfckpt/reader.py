@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from tfckpt import paths
+from tfckpt import paths, reader_cache
 from tfckpt.backend import Backend
 from tfckpt.bundle.reader import BundleReader
 from tfckpt.dtypes import DType
 from tfckpt.errors import TensorNotFoundError
 from tfckpt.legacy.reader import V1Reader
+from tfckpt.storage.location import LOCAL, Storage, locate
 from tfckpt.tensor_slice import TensorSlice
 
 # What get_tensor returns, as TensorFlow's reader does: a NumPy scalar for a 0-d numeric
@@ -30,16 +33,35 @@ class CheckpointReader:
     """Reads one checkpoint, with the methods of TensorFlow's ``CheckpointReader``.
 
     Also a read-only mapping from tensor names to values: ``keys()``, ``in``, ``[name]``,
-    ``len()``, iteration, and a context manager that closes the data files.
+    ``len()``, iteration, and a context manager that closes the data files.  See
+    :func:`load_checkpoint` for ``fs`` and ``storage_options`` (remote checkpoints).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, verify_checksums: bool = True) -> None:
-        prefix, fmt = paths.resolve(path)
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        verify_checksums: bool = True,
+        fs: Any = None,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        storage, where = locate(path, fs=fs, storage_options=storage_options)
+        prefix, fmt = paths.resolve(where, storage)
         self.prefix = prefix
         self.format = fmt
-        backend = BundleReader if fmt == paths.V2 else V1Reader
-        self._backend: Backend = backend(prefix, verify_checksums=verify_checksums)
+        self._backend: Backend = _open_backend(prefix, fmt, verify_checksums, storage)
         self._names = self._backend.names()
+
+    @classmethod
+    def _over(cls, prefix: str, fmt: str, backend: Backend) -> CheckpointReader:
+        """A reader over an open ``backend`` that it does not own (one borrowed from
+        :mod:`tfckpt.reader_cache`, which closes its files)."""
+        reader = cls.__new__(cls)
+        reader.prefix = prefix
+        reader.format = fmt
+        reader._backend = backend
+        reader._names = backend.names()
+        return reader
 
     # -- TensorFlow's names ----------------------------------------------------------------
 
@@ -69,8 +91,9 @@ class CheckpointReader:
         A NumPy scalar for 0-d numeric tensors, ``bytes`` for a 0-d string, an object array
         of ``bytes`` for string tensors, an ndarray otherwise; partitioned tensors are
         assembled.  ``copy=False`` returns read-only views of a memory map of the data file
-        instead of owned arrays, where the tensor is stored whole.  Raises
-        TensorNotFoundError, DataLossError, UnsupportedError.
+        instead of owned arrays, where the tensor is stored whole (remote checkpoints have
+        no memory map: owned arrays either way).  Raises TensorNotFoundError,
+        DataLossError, UnsupportedError.
 
         Example::
 
@@ -120,13 +143,11 @@ class CheckpointReader:
         return [] if slices == [full] else slices
 
     def debug_string(self) -> bytes:
-        """One line per tensor: ``name (DT_TYPE) [shape]``."""
-        lines = []
-        for name in self._names:
-            dtype = self._backend.dtype(name)
-            lines.append(f"{name} ({dtype.name}) {list(self._backend.shape(name))}")
-        text = "\n".join(lines) + "\n" if lines else ""
-        return text.encode("utf-8", "surrogateescape")  # keys that are not UTF-8 stay as stored
+        """TensorFlow's listing, byte for byte: ``name (DT_FLOAT) [5,5,1,16]\\n`` per entry,
+        in TensorFlow's order (see :mod:`tfckpt.compat.debug_string`; keys as stored)."""
+        from tfckpt.compat.debug_string import debug_string
+
+        return debug_string(self._backend)
 
     # -- Python conveniences ---------------------------------------------------------------
 
@@ -205,10 +226,37 @@ class TensorView:
 
 
 def load_checkpoint(
-    ckpt_dir_or_file: str | os.PathLike[str], *, verify_checksums: bool = True
+    ckpt_dir_or_file: str | os.PathLike[str],
+    *,
+    verify_checksums: bool = True,
+    fs: Any = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> CheckpointReader:
-    """Opens a checkpoint (prefix, directory with a state file, or SavedModel directory)."""
-    return CheckpointReader(ckpt_dir_or_file, verify_checksums=verify_checksums)
+    """Opens a checkpoint (prefix, directory with a state file, or SavedModel directory).
+
+    ``ckpt_dir_or_file`` may be an fsspec URL (``gs://``, ``s3://``, ``https://``,
+    ``memory://``, chained ``simplecache::gs://``...; ``storage_options`` go to fsspec:
+    credentials, endpoints) or, with ``fs`` (an fsspec filesystem), a path on it.  Remote
+    checkpoints need the extras (``pip install "tfckpt[gcs]"``, ``[s3]``, ``[http]`` or
+    ``[remote]``); their index is fetched whole when the reader opens and tensors by ranged
+    requests of just their bytes.  HTTP(S) cannot list directories: give the prefix, or a
+    directory URL under which its ``checkpoint`` state file is served.
+
+    Raises CheckpointNotFoundError when there is no checkpoint, DataLossError when its
+    index is corrupt, UnsupportedError for a URL whose backend is not installed,
+    CheckpointError when a remote store refuses access or keeps failing.
+
+    Example::
+
+        reader = tfckpt.load_checkpoint("gs://bucket/run", storage_options={"token": "anon"})
+        kernel = reader.get_tensor("dense/kernel")
+    """
+    return CheckpointReader(
+        ckpt_dir_or_file,
+        verify_checksums=verify_checksums,
+        fs=fs,
+        storage_options=storage_options,
+    )
 
 
 def load_tensors(
@@ -217,27 +265,91 @@ def load_tensors(
     *,
     copy: bool = True,
     verify_checksums: bool = True,
+    fs: Any = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> dict[str, TensorValue]:
     """Every tensor of a checkpoint (or those in ``names``) as ``{name: array}``, like
     safetensors' ``load_file``; the counterpart of :func:`tfckpt.save_tensors`.
 
     Owned arrays by default (they share one buffer per data file); ``copy=False`` returns
-    read-only views of memory maps that stay valid after the call.
+    read-only views of memory maps that stay valid after the call.  Remote checkpoints
+    (``fs``, ``storage_options``: see :func:`load_checkpoint`) are fetched by few large,
+    concurrent ranged requests, neighbouring tensors coalesced; their arrays are owned.
     """
-    with load_checkpoint(ckpt_dir_or_file, verify_checksums=verify_checksums) as reader:
+    with load_checkpoint(
+        ckpt_dir_or_file, verify_checksums=verify_checksums, fs=fs, storage_options=storage_options
+    ) as reader:
         return reader.get_tensors(names, copy=copy)
 
 
-def list_variables(ckpt_dir_or_file: str | os.PathLike[str]) -> list[tuple[str, list[int]]]:
-    """``[(name, shape), ...]`` sorted by name, like ``tf.train.list_variables``."""
-    with load_checkpoint(ckpt_dir_or_file) as reader:
+def _open_backend(
+    prefix: str, fmt: str, verify_checksums: bool, storage: Storage = LOCAL
+) -> Backend:
+    backend = BundleReader if fmt == paths.V2 else V1Reader
+    return backend(prefix, verify_checksums=verify_checksums, storage=storage)
+
+
+@contextmanager
+def _shared_reader(
+    ckpt_dir_or_file: str | os.PathLike[str],
+    fs: Any = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Iterator[CheckpointReader]:
+    """A reader of the checkpoint whose decoded index is shared with other calls
+    (:data:`tfckpt.reader_cache.SHARED`; a rewritten checkpoint is opened again).  Remote
+    checkpoints are opened for the call alone (the cache knows local files' identities)."""
+    storage, where = locate(ckpt_dir_or_file, fs=fs, storage_options=storage_options)
+    if storage.remote:
+        with load_checkpoint(where, fs=fs, storage_options=storage_options) as reader:
+            yield reader
+        return
+    prefix, fmt = paths.resolve(where)
+    opener = functools.partial(_open_backend, prefix, fmt, True)
+    with reader_cache.SHARED.borrow(prefix, fmt, opener) as backend:
+        yield CheckpointReader._over(prefix, fmt, backend)
+
+
+def list_variables(
+    ckpt_dir_or_file: str | os.PathLike[str],
+    *,
+    fs: Any = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> list[tuple[str, list[int]]]:
+    """``[(name, shape), ...]`` sorted by name, like ``tf.train.list_variables`` (``fs``,
+    ``storage_options``: remote checkpoints, see :func:`load_checkpoint`).
+
+    The decoded index is kept for the next call on the same unchanged checkpoint (see
+    :mod:`tfckpt.reader_cache`).  Raises CheckpointNotFoundError, DataLossError.
+
+    Example::
+
+        names = [name for name, shape in tfckpt.list_variables("bert_model.ckpt")]
+    """
+    with _shared_reader(ckpt_dir_or_file, fs, storage_options) as reader:
         shapes = reader.get_variable_to_shape_map()
     return [(name, shapes[name]) for name in sorted(shapes)]
 
 
-def load_variable(ckpt_dir_or_file: str | os.PathLike[str], name: str) -> TensorValue:
-    """One tensor's value, like ``tf.train.load_variable`` (a trailing ``:0`` is ignored)."""
+def load_variable(
+    ckpt_dir_or_file: str | os.PathLike[str],
+    name: str,
+    *,
+    fs: Any = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> TensorValue:
+    """One tensor's value (an owned array), like ``tf.train.load_variable``; a trailing
+    ``:0`` is ignored (``fs``, ``storage_options``: see :func:`load_checkpoint`).
+
+    Cheap to call once per name: the decoded index is shared between calls on the same
+    unchanged checkpoint (see :mod:`tfckpt.reader_cache`).  Raises CheckpointNotFoundError,
+    TensorNotFoundError, DataLossError, UnsupportedError.
+
+    Example::
+
+        for name, _ in tfckpt.list_variables(path):
+            weights[name] = tfckpt.load_variable(path, name)
+    """
     if name.endswith(":0"):
         name = name[:-2]
-    with load_checkpoint(ckpt_dir_or_file) as reader:
+    with _shared_reader(ckpt_dir_or_file, fs, storage_options) as reader:
         return reader.get_tensor(name)

@@ -808,7 +808,7 @@ def test_reader_conveniences(small):
         assert dtype_map["layer/kernel"].as_numpy_dtype is np.float32
         debug = reader.debug_string()
         assert isinstance(debug, bytes)
-        assert b"layer/kernel (float32) [2, 3]\n" in debug
+        assert b"layer/kernel (DT_FLOAT) [2,3]\n" in debug  # TensorFlow's format
         assert "model.ckpt-42" in repr(reader) and "5 tensors" in repr(reader)
         with pytest.raises(TensorNotFoundError) as info:
             reader["missing"]

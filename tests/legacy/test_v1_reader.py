@@ -594,3 +594,27 @@ def test_more_dimensions_than_numpy_holds(tmp_path):
         with pytest.raises(UnsupportedError) as info:
             reader.get_tensor("t")
     assert info.value.tensor == "t"
+
+
+def test_a_state_file_pattern_over_directories_is_not_globbed(tmp_path, monkeypatch):
+    """A state file naming "/*/*/*/*/*/*" made latest_checkpoint glob the whole file system
+    (28 s here, found by the fuzzer): a pattern is only followed in the file name, as the
+    TF1 Saver writes it, so this one names no checkpoint and nothing is listed."""
+    import glob as glob_module
+
+    from tfckpt.legacy.naming import v1_files
+
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "/*/*/*/*/*/*"\n')
+    patterns = []
+    original = glob_module.glob
+
+    def spy(pattern, *args, **kwargs):
+        patterns.append(pattern)
+        return original(pattern, *args, **kwargs)
+
+    monkeypatch.setattr(glob_module, "glob", spy)
+    assert tfckpt.latest_checkpoint(tmp_path) is None
+    assert v1_files(str(tmp_path / "*" / "model.ckpt")) == []
+    assert not any(p.startswith("/*") for p in patterns), patterns
+    sharded = str(FIXTURES / "v1_sharded" / "model.ckpt-?????-of-00002")
+    assert len(v1_files(sharded)) == 2  # a pattern in the file name still works

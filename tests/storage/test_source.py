@@ -160,3 +160,26 @@ def test_a_large_file_that_is_not_a_table_is_refused_from_its_footer(tmp_path, m
         TableReader.open(path)
     assert info.value.path == str(path)
     assert max(asked) <= 48
+
+
+def test_a_file_that_cannot_be_memory_mapped_is_data_loss(tmp_path, monkeypatch):
+    """mmap failing (ENOMEM under an address-space limit, ENODEV on file systems without
+    mmap) is a DataLossError naming the file on the zero-copy read paths, not the bare
+    OSError it used to escape as (found by the fuzzer with a sparse 64 GiB data file)."""
+    import errno
+    import mmap
+
+    prefix = tfckpt.save_tensors(tmp_path / "m", {"x": np.arange(4, dtype=np.float32)})
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.ENOMEM, "Cannot allocate memory")
+
+    monkeypatch.setattr(mmap, "mmap", refuse)
+    data = f"{prefix}.data-00000-of-00001"
+    with pytest.raises(DataLossError, match="cannot map") as info:
+        LocalFile(data).view(0, 4)
+    assert info.value.path == data
+    with tfckpt.load_checkpoint(prefix) as reader:
+        with pytest.raises(DataLossError, match="cannot map"):
+            reader.get_tensor("x", copy=False)
+        np.testing.assert_array_equal(reader.get_tensor("x"), np.arange(4))  # reads work

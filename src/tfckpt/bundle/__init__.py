@@ -167,10 +167,21 @@ under its final name, with no temporary.  One ``Checkpoint.write`` on local disk
 Only a single rename is atomic.  The index, written last, is the commit point: RestoreV2 and
 ``latest_checkpoint`` look for ``<prefix>.index``, and the ``checkpoint`` state file
 (tfckpt.checkpoint_state) is updated after it.  Overwriting a prefix is not atomic: for a
-moment the new data files sit beside the old index.  tfckpt's BundleWriter writes its whole
-index to the temporary before renaming anything (then data, then index; one random hex tag
-for both names; fsync with ``durable=True``), and its merge writes the merged index to a
-temporary and renames it.
+moment the new data files sit beside the old index (a process killed then leaves a
+checkpoint nobody can read).  tfckpt's BundleWriter writes its whole index to the temporary
+before renaming anything (one random hex tag for both names,
+``<file>.tempstate-tfckpt-<16 hex digits>``; fsync with ``durable=True``), and its merge
+writes the merged index to a temporary too.  When the index exists already, the old index
+and then the old data files it replaces are first renamed aside
+(``<file>.tempstate-tfckpt-old``), then the new data and the new index are renamed in, then
+the aside files removed: at every moment either ``<prefix>.index`` is there with its own
+data, or the old checkpoint is the aside index with each data file's aside copy where there
+is one (the file itself where not).  tfckpt's readers read that old checkpoint when the
+index is missing, without writing; the next tfckpt writer of the prefix (which holds
+``<prefix>.tempstate-tfckpt-lock`` while it writes, so that a second writer fails instead of
+mixing files) renames it back first and removes temporaries killed writers left.
+TensorFlow, which knows none of this, sees no checkpoint at the prefix until then, never a
+mixed one.  tfckpt.storage.commit describes the protocol in full.
 
 Versions
 --------

@@ -101,6 +101,8 @@ class EntryTable:
         )
         self._protos: dict[int, Entry] = {}  # protobuf-decoded entries, by slot
         self._visible: list[str] | None = None
+        self._listed: dict[str, frozenset[TensorSlice]] = {}  # see _listed_slices
+        self._layouts: dict[str, Layout] = {}  # validated layouts, by tensor name
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -147,9 +149,17 @@ class EntryTable:
         if full_name not in self.slots:
             return False
         try:
-            return tensor_slice in self.slices(full_name)
+            return tensor_slice in self._listed_slices(full_name)
         except DataLossError:
             return False  # reported when the tensor itself is read
+
+    def _listed_slices(self, full_name: str) -> frozenset[TensorSlice]:
+        """The slices ``full_name``'s entry lists, as a set made once per tensor: listing a
+        tensor of k slices looks each of its k slice keys up in it."""
+        found = self._listed.get(full_name)
+        if found is None:
+            found = self._listed[full_name] = frozenset(self.slices(full_name))
+        return found
 
     def slot(self, key: str) -> int:
         """The position of ``key``'s entry; TensorNotFoundError if there is none."""
@@ -277,9 +287,17 @@ class EntryTable:
 
         Raises UnsupportedError for resource and variant tensors, DataLossError when the
         entry's size does not fit its dtype and shape, or its slices do not tile the tensor
-        exactly (each slice inside the tensor, with an entry holding exactly its volume, the
-        volumes adding up to the tensor's).
+        exactly (each slice inside the tensor, with an entry holding exactly its volume, no
+        two overlapping, the volumes adding up to the tensor's: so every element is stored
+        once, which whole reads, views and partial reads rely on alike).  A layout is made
+        once per tensor: a partitioned tensor's may have thousands of extents to check.
         """
+        found = self._layouts.get(name)
+        if found is None:
+            found = self._layouts[name] = self._make_layout(name)
+        return found
+
+    def _make_layout(self, name: str) -> Layout:
         dtype = self.dtype(name)
         if dtype.name in _UNREADABLE:
             raise UnsupportedError(
@@ -318,7 +336,28 @@ class EntryTable:
                 path=self.where,
                 tensor=name,
             )
+        self._check_no_overlap(name, extents)
         return Layout(name, dtype, shape, extents, sliced=True)
+
+    def _check_no_overlap(self, name: str, extents: list[Extent]) -> None:
+        """DataLossError when two slices overlap (their volumes adding up to the tensor's,
+        they then leave a hole); UnsupportedError when telling would take too many
+        comparisons (a layout no TensorFlow partitioner writes)."""
+        try:
+            pair = find_overlap([e.bounds for e in extents])
+        except TooManyComparisons:
+            raise UnsupportedError(
+                f"its {len(extents)} slices are too many to check for overlaps in this layout",
+                path=self.where,
+                tensor=name,
+            ) from None
+        if pair is not None:
+            first, second = (extents[i].tensor_slice for i in pair)
+            raise DataLossError(
+                f"slice {second} overlaps slice {first} (and the slices leave a hole)",
+                path=self.where,
+                tensor=name,
+            )
 
     def _extent(
         self,
@@ -339,10 +378,24 @@ class EntryTable:
                 path=self.where,
                 tensor=name,
             )
+        if tensor_slice is not None and entry.dtype != dtype.as_datatype_enum:
+            raise DataLossError(
+                f"{where}stored slice has DataType {entry.dtype}, the tensor "
+                f"{dtype.as_datatype_enum} ({dtype.name})",
+                path=self.where,
+                tensor=name,
+            )
         if not 0 <= entry.shard_id < self.num_shards:
             raise DataLossError(
                 f"{where}entry points to data shard {entry.shard_id} but the checkpoint has "
                 f"{self.num_shards} shards",
+                path=self.where,
+                tensor=name,
+            )
+        if entry.offset < 0 or entry.size < 0:  # int64 fields: a 10-byte varint is negative
+            raise DataLossError(
+                f"{where}entry says offset {entry.offset} and size {entry.size} in its data "
+                "file; neither can be negative",
                 path=self.where,
                 tensor=name,
             )
@@ -371,3 +424,55 @@ class EntryTable:
             bounds=bounds,
             tensor_slice=tensor_slice,
         )
+
+
+# Box comparisons find_overlap may make (NumPy compares the boxes still open at each step).
+_MAX_OVERLAP_COMPARISONS = 1 << 26
+
+
+class TooManyComparisons(Exception):
+    """find_overlap would need more than _MAX_OVERLAP_COMPARISONS comparisons."""
+
+
+def find_overlap(boxes: list[tuple[tuple[int, int], ...]]) -> tuple[int, int] | None:
+    """The indices of two boxes (``(start, stop)`` per dimension) that overlap, or None.
+
+    Partitioned variables are cut along one axis: the boxes then agree on every other axis
+    and sorting them along that one settles it.  Otherwise a sweep along the axis where the
+    boxes' starts differ most compares each box with those still open there.
+    """
+    if len(boxes) < 2:
+        return None
+    starts = np.array([[a for a, _ in box] for box in boxes], np.int64).reshape(len(boxes), -1)
+    stops = np.array([[b for _, b in box] for box in boxes], np.int64).reshape(len(boxes), -1)
+    if starts.shape[1] == 0:
+        return 0, 1  # two slices of a scalar both hold all of it
+    axis = max(range(starts.shape[1]), key=lambda d: len(np.unique(starts[:, d])))
+    order = np.argsort(starts[:, axis], kind="stable")
+    order = order[(stops[order] > starts[order]).all(axis=1)]  # empty boxes overlap nothing
+    others = np.arange(starts.shape[1]) != axis
+    if (starts[order][:, others] == starts[order[:1]][:, others]).all() and (
+        stops[order][:, others] == stops[order[:1]][:, others]
+    ).all():
+        clash = np.flatnonzero(stops[order[:-1], axis] > starts[order[1:], axis])
+        return (int(order[clash[0]]), int(order[clash[0] + 1])) if len(clash) else None
+    return _sweep(starts, stops, order, axis)
+
+
+def _sweep(
+    starts: np.ndarray, stops: np.ndarray, order: np.ndarray, axis: int
+) -> tuple[int, int] | None:
+    """find_overlap's general case: boxes in ``order`` (by start along ``axis``)."""
+    open_boxes = np.zeros(0, np.int64)
+    comparisons = 0
+    for i in order.tolist():
+        open_boxes = open_boxes[stops[open_boxes, axis] > starts[i, axis]]
+        comparisons += len(open_boxes)
+        if comparisons > _MAX_OVERLAP_COMPARISONS:
+            raise TooManyComparisons
+        if len(open_boxes):
+            hit = ((starts[open_boxes] < stops[i]) & (starts[i] < stops[open_boxes])).all(axis=1)
+            if hit.any():
+                return int(open_boxes[np.argmax(hit)]), i
+        open_boxes = np.append(open_boxes, i)
+    return None

@@ -13,6 +13,10 @@ Every read, of one tensor or of thousands, goes through :meth:`BundleReader.read
    verified by the decoder), assemble partitioned tensors from their slices.
 
 Partial reads (:meth:`BundleReader.read_region`) use the same extents.
+
+The files may be on any :class:`~tfckpt.storage.location.Storage`: local files are read
+through memory maps and positional reads, remote ones (fsspec) by ranged requests of just
+the extents asked for; there, ``copy=False`` gives owned arrays (there is no map to view).
 """
 
 from __future__ import annotations
@@ -27,28 +31,25 @@ import numpy as np
 from tfckpt import checksum, dtypes
 from tfckpt.bundle import batch
 from tfckpt.bundle.entries import Entry, EntryTable, Extent, Layout
+from tfckpt.bundle.finish import assemble, decode_string_extent, from_big_endian
+from tfckpt.bundle.header import BIG_ENDIAN, read_header
 from tfckpt.bundle.naming import data_filename, index_filename
-from tfckpt.bundle.strings import StringDecodeError, decode_string_view, decode_strings
+from tfckpt.bundle.strings import StringDecodeError, decode_string_view
+from tfckpt.bundle.threads import shared_pool
 from tfckpt.errors import (
     CheckpointNotFoundError,
     DataLossError,
     InvalidArgumentError,
-    UnsupportedError,
 )
 from tfckpt.partial import Bounds, gather, normalize_index
-from tfckpt.proto import tensor_bundle_pb2
-from tfckpt.storage.source import HAS_PREADV, LocalFile, open_source
-from tfckpt.table.bulk import TableEntries
+from tfckpt.partial_ranges import RangedPiece
+from tfckpt.storage.commit import aside_path, set_aside_source
+from tfckpt.storage.location import LOCAL, Storage
+from tfckpt.storage.source import HAS_PREADV, ByteSource, LocalFile
+from tfckpt.table.files import open_table
 from tfckpt.table.reader import TableReader
 from tfckpt.tensor_slice import TensorSlice
 
-# tensor_bundle.cc: kTensorBundleVersion (the consumer version this reader implements)
-# and kTensorBundleMinProducer.
-BUNDLE_VERSION = 1
-BUNDLE_MIN_PRODUCER = 0
-
-_LITTLE = tensor_bundle_pb2.BundleHeaderProto.LITTLE
-_BIG = tensor_bundle_pb2.BundleHeaderProto.BIG
 _UINT8 = np.dtype(np.uint8)
 _crc32c = checksum.crc32c
 
@@ -57,9 +58,11 @@ class BundleReader:
     """Reads the tensors of the V2 checkpoint at ``prefix``.
 
     ``verify_checksums`` checks the CRC32C of every table block and every tensor read.
-    The index is decoded in bulk when the reader opens; data files are opened on first
-    use.  Raises CheckpointNotFoundError when there is no index, DataLossError when it is
-    not a bundle index, UnsupportedError for versions this reader does not implement.
+    The index is decoded in bulk when the reader opens; local data files are opened on
+    first use, remote ones (``storage``, see :func:`tfckpt.storage.location.locate`) right
+    after the index, so that their versions are pinned before any tensor is read.  Raises
+    CheckpointNotFoundError when there is no index, DataLossError when it is not a bundle
+    index, UnsupportedError for versions this reader does not implement.
 
     Example::
 
@@ -67,27 +70,79 @@ class BundleReader:
             kernel = reader.read("dense/kernel")
     """
 
-    def __init__(self, prefix: str | os.PathLike[str], *, verify_checksums: bool = True) -> None:
+    def __init__(
+        self,
+        prefix: str | os.PathLike[str],
+        *,
+        verify_checksums: bool = True,
+        storage: Storage = LOCAL,
+    ) -> None:
         self.prefix = os.fspath(prefix)
         self.index_path = index_filename(self.prefix)
         self._verify = verify_checksums
-        if not os.path.exists(self.index_path):
+        self._storage = storage
+        self._set_aside = False  # reading the old files of an interrupted overwrite
+        try:
+            index = self._open_index()
+        except CheckpointNotFoundError:
             raise CheckpointNotFoundError(
                 f"no checkpoint at {self.prefix!r}: the index file does not exist",
                 path=self.index_path,
-            )
-        table = TableReader.open(self.index_path, verify_checksums=verify_checksums).entries()
-        header = _header(table, self.index_path)
+            ) from None
+        table = index.entries()
+        header = read_header(table, self.index_path)
         self.num_shards: int = header.num_shards
-        self.big_endian: bool = header.endianness == _BIG
+        self.big_endian: bool = header.endianness == BIG_ENDIAN
         self.version = (header.version.producer, header.version.min_consumer)
         self.entries = EntryTable(
             table, self.index_path, num_shards=self.num_shards, big_endian=self.big_endian
         )
         if self.num_shards < 1 and len(self.entries):
             raise DataLossError(f"header says {self.num_shards} data shards", path=self.index_path)
-        self._shards: dict[int, LocalFile] = {}
+        self._shards: dict[int, ByteSource] = {}
+        self._local: dict[int, LocalFile] = {}  # the shards that are local files
         self._shards_lock = threading.Lock()
+        if storage.remote:
+            self._open_shards()
+
+    def _open_index(self) -> TableReader:
+        """The index table; for a local prefix whose overwrite was killed between its
+        renames, the old index that it set aside (:mod:`tfckpt.storage.commit`; reading
+        never repairs, the next writer does).  The final name is tried again last: a live
+        writer may have just completed."""
+        try:
+            return open_table(self.index_path, self._storage, verify_checksums=self._verify)
+        except CheckpointNotFoundError:
+            if self._storage.remote:
+                raise
+        aside = aside_path(self.index_path)
+        try:
+            table = open_table(aside, self._storage, verify_checksums=self._verify)
+        except CheckpointNotFoundError:
+            return open_table(self.index_path, self._storage, verify_checksums=self._verify)
+        self.index_path, self._set_aside = aside, True
+        return table
+
+    def _open_shards(self) -> None:
+        """Opens every data file that entries point to (concurrently), recording each one's
+        version: reads are then pinned to it, and a checkpoint replaced after its index was
+        read fails instead of being read against the old index.  Missing files are
+        reported when a tensor in them is read, as for local checkpoints."""
+        columns = self.entries.columns
+        used = columns.regular & (columns.shard_id >= 0) & (columns.shard_id < self.num_shards)
+        shard_ids = np.unique(columns.shard_id[used]).tolist()
+
+        def open_one(shard_id: int) -> None:
+            try:
+                self._shard(shard_id, "")
+            except CheckpointNotFoundError:
+                pass
+
+        if len(shard_ids) > 1:
+            list(shared_pool().map(open_one, shard_ids))
+        else:
+            for shard_id in shard_ids:
+                open_one(shard_id)
 
     # -- what is stored --------------------------------------------------------------------
 
@@ -123,8 +178,9 @@ class BundleReader:
         """The tensor ``name`` as an array (0-d for scalars; object array of bytes for strings).
 
         Partitioned tensors are assembled from their slices.  With ``copy=False`` numeric
-        tensors are read-only views of a memory map of the data file; with ``copy=True``
-        they are owned, writable arrays read straight into place.  Either way the tensor's
+        tensors are read-only views of a memory map of the data file (owned arrays for
+        remote files); with ``copy=True`` they are owned, writable arrays read straight
+        into place.  Either way the tensor's
         CRC32C is checked when ``verify_checksums`` is on.  Raises TensorNotFoundError,
         DataLossError (truncated or corrupt data), UnsupportedError (resource tensors).
         """
@@ -146,10 +202,11 @@ class BundleReader:
             slot = self.entries.slots.get(name)
             if slot is not None and (storage := whole.storage[slot]) is not None:
                 size = whole.size[slot]
-                if size < batch.PARALLEL_BYTES or not copy:
-                    source = self._shards.get(whole.shard[slot]) or self._shard(
-                        whole.shard[slot], name
-                    )
+                # (Local files only: remote ones take the planned path, one ranged read.)
+                if (size < batch.PARALLEL_BYTES or not copy) and (
+                    source := self._local.get(whole.shard[slot])
+                    or self._local_shard(whole.shard[slot], name)
+                ) is not None:
                     offset = whole.offset[slot]
                     if offset > source.size() - size:
                         self._check_ranges(source, [name], np.array([offset]), np.array([size]))
@@ -161,8 +218,7 @@ class BundleReader:
                         # (os.preadv takes any writable buffer, ml_dtypes arrays included;
                         # NumPy's stubs declare ndarray.__buffer__ for Python >= 3.12 only.)
                         if size and (
-                            not HAS_PREADV
-                            or os.preadv(source.fd, [array], offset) != size  # type: ignore[list-item]
+                            not HAS_PREADV or os.preadv(source.fd, [array], offset) != size  # type: ignore[list-item]
                         ):
                             source.readinto(offset, array)  # a short read: retry in a loop
                         data = array
@@ -243,15 +299,19 @@ class BundleReader:
         for extent in layout.extents:
             raw = fetched[layout.name, extent.key]
             if layout.is_string:
-                part = self._decode_strings(layout.name, extent, raw)
+                source = self._shards[extent.shard]
+                name = layout.name
+                part, crc = decode_string_extent(raw, extent, self.big_endian, source.path, name)
+                if self._verify and crc is not None and crc != extent.crc32c:
+                    self._mismatch(source, name, extent.offset, extent.size, extent.crc32c, crc)
             else:
                 part = raw.reshape(extent.shape)
                 if self.big_endian and part.dtype.itemsize > 1:
-                    part = _from_big_endian(part, copy)
+                    part = from_big_endian(part, copy)
             parts.append((extent, part))
         if not layout.sliced:
             return parts[0][1]
-        return _assemble(layout, parts, self.index_path)
+        return assemble(layout, parts)
 
     def _fetch(
         self,
@@ -291,6 +351,8 @@ class BundleReader:
         if extent.size == 0:
             return memoryview(b"")
         data = source.view(extent.offset, extent.size)
+        if data is None:  # no memory map (a remote file): the bytes, owned
+            data = memoryview(source.read_ranges([(extent.offset, extent.size)])[0])
         try:
             view, crc = decode_string_view(data, self.big_endian)
         except StringDecodeError as exc:
@@ -304,8 +366,9 @@ class BundleReader:
     def read_region(self, name: str, index: Any) -> np.ndarray:
         """``tensor[index]`` for basic indexing, reading only the bytes it needs.
 
-        Numeric tensors are read through the memory map, per stored extent; string tensors
-        are decoded whole first.  No checksum is verified (it covers whole tensors).
+        Numeric tensors are read through the memory map, per stored extent (remote files:
+        ranged reads of just the bytes holding the selected elements); string tensors are
+        decoded whole first.  No checksum is verified (it covers whole tensors).
         """
         shape = self.entries.shape(name)
         selection, int_axes = normalize_index(index, shape)
@@ -318,6 +381,11 @@ class BundleReader:
             source = self._shard(extent.shard, name)
             self._check_ranges(source, [name], np.array([extent.offset]), np.array([extent.size]))
 
+            if not isinstance(source, LocalFile):  # no map: ranged reads of the selection
+                ranged = RangedPiece(source, extent.offset, extent.shape, storage)
+                pieces.append((extent.bounds, ranged))
+                continue
+
             def view(source: LocalFile = source, extent: Extent = extent) -> np.ndarray:
                 data = source.view(extent.offset, extent.size)
                 return np.frombuffer(data, storage).reshape(extent.shape)
@@ -325,12 +393,20 @@ class BundleReader:
             pieces.append((extent.bounds, view))
         out = gather(pieces, selection, int_axes, storage)
         if self.big_endian and storage.itemsize > 1:
-            out = _from_big_endian(out, True)
+            out = from_big_endian(out, True)
         return out
 
     # -- guards ----------------------------------------------------------------------------
 
-    def _shard(self, shard_id: int, name: str) -> LocalFile:
+    def _local_shard(self, shard_id: int, name: str) -> LocalFile | None:
+        """The data file ``shard_id`` if it is a local file (opened if need be), else None."""
+        source = self._shard(shard_id, name)
+        if isinstance(source, LocalFile):
+            self._local[shard_id] = source
+            return source
+        return None
+
+    def _shard(self, shard_id: int, name: str) -> ByteSource:
         source = self._shards.get(shard_id)
         if source is not None:
             return source
@@ -338,8 +414,10 @@ class BundleReader:
             source = self._shards.get(shard_id)
             if source is None:
                 path = data_filename(self.prefix, shard_id, self.num_shards)
+                if self._set_aside:
+                    path = set_aside_source(path)
                 try:
-                    source = open_source(path)
+                    source = self._storage.open(path)
                 except CheckpointNotFoundError:
                     raise CheckpointNotFoundError(
                         f"the data file does not exist (needed for tensor {name!r})",
@@ -351,7 +429,7 @@ class BundleReader:
 
     @staticmethod
     def _check_ranges(
-        source: LocalFile, labels: list[str], offsets: np.ndarray, sizes: np.ndarray
+        source: ByteSource, labels: list[str], offsets: np.ndarray, sizes: np.ndarray
     ) -> None:
         beyond = offsets > source.size() - sizes  # (offset + size could overflow int64)
         if beyond.any():
@@ -366,95 +444,29 @@ class BundleReader:
 
     @staticmethod
     def _mismatch(
-        source: LocalFile, name: str, offset: int, size: int, stored: int, actual: int
+        source: ByteSource, name: str, offset: int, size: int, stored: int, actual: int
     ) -> None:
+        change = source.changed()
         raise DataLossError(
             f"checksum mismatch: the entry says crc32c {stored:#010x}, the {size} bytes at "
-            f"offset {offset} give {actual:#010x}",
+            f"offset {offset} give {actual:#010x}"
+            + (f" (the file changed since it was opened: {change})" if change else ""),
             path=source.path,
             tensor=name,
         )
-
-    def _decode_strings(self, name: str, extent: Extent, raw: np.ndarray) -> np.ndarray:
-        out = np.empty(extent.shape, dtype=object)
-        if extent.size == 0 and not out.size:
-            return out  # TensorFlow writes 4 checksum bytes even then, but tolerates none
-        source = self._shards[extent.shard]
-        try:
-            strings, crc = decode_strings(raw, out.size, self.big_endian)
-        except StringDecodeError as exc:
-            raise DataLossError(
-                f"corrupt string tensor: {exc}", path=source.path, tensor=name
-            ) from None
-        if self._verify and crc != extent.crc32c:
-            self._mismatch(source, name, extent.offset, extent.size, extent.crc32c, crc)
-        out.reshape(-1)[:] = strings
-        return out
 
     def close(self) -> None:
         """Closes the data files (arrays and views already returned stay valid)."""
         for source in self._shards.values():
             source.close()
         self._shards.clear()
+        self._local.clear()
 
     def __enter__(self) -> BundleReader:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _header(table: TableEntries, where: str) -> tensor_bundle_pb2.BundleHeaderProto:
-    """The index's BundleHeaderProto, its version checked (core/framework/versions.cc
-    CheckVersions, with the bundle's constants)."""
-    if not len(table) or table.names()[0] != "":
-        raise DataLossError(
-            "no bundle header (the entry under the empty key is missing); is this a "
-            "TensorFlow V2 checkpoint index?",
-            path=where,
-        )
-    try:
-        header = tensor_bundle_pb2.BundleHeaderProto.FromString(table.value(0))
-    except Exception:  # protobuf's DecodeError
-        raise DataLossError("the bundle header is not a BundleHeaderProto", path=where) from None
-    if header.endianness not in (_LITTLE, _BIG):
-        raise DataLossError(f"unknown endianness {header.endianness} in header", path=where)
-    version = header.version
-    if version.producer < BUNDLE_MIN_PRODUCER:
-        raise UnsupportedError(
-            f"checkpoint producer version {version.producer} is below the minimum "
-            f"{BUNDLE_MIN_PRODUCER} this reader supports",
-            path=where,
-        )
-    if version.min_consumer > BUNDLE_VERSION:
-        raise UnsupportedError(
-            f"checkpoint needs a reader of version >= {version.min_consumer}; tfckpt "
-            f"implements version {BUNDLE_VERSION}",
-            path=where,
-        )
-    if BUNDLE_VERSION in version.bad_consumers:
-        raise UnsupportedError(
-            f"checkpoint disallows readers of version {BUNDLE_VERSION}", path=where
-        )
-    return header
-
-
-def _assemble(layout: Layout, parts: list[tuple[Extent, np.ndarray]], where: str) -> np.ndarray:
-    """A partitioned tensor from its slices (their sizes were validated by the layout)."""
-    storage = object if layout.is_string else layout.dtype.storage_dtype
-    out = np.empty(layout.shape, storage)
-    covered = np.zeros(layout.shape, bool)
-    for extent, part in parts:
-        region = tuple(slice(start, stop) for start, stop in extent.bounds)
-        if covered[region].any():
-            raise DataLossError(
-                f"slice {extent.tensor_slice}: overlaps another slice",
-                path=where,
-                tensor=layout.name,
-            )
-        out[region] = part
-        covered[region] = True
-    return out
 
 
 def _pick(items: list[Any], rows: np.ndarray) -> list[Any]:
@@ -464,12 +476,3 @@ def _pick(items: list[Any], rows: np.ndarray) -> list[Any]:
     ):
         return items
     return [items[i] for i in rows.tolist()]
-
-
-def _from_big_endian(array: np.ndarray, owned: bool) -> np.ndarray:
-    # byte_swap_tensor.cc: each element is swapped, complex numbers component by component.
-    storage = array.dtype
-    unit = storage.itemsize // 2 if storage.kind == "c" else storage.itemsize
-    raw = array if owned else array.copy()
-    raw.reshape(-1).view(f"u{unit}").byteswap(inplace=True)
-    return raw

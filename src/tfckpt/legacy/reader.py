@@ -22,6 +22,8 @@ from tfckpt.legacy.naming import v1_files
 from tfckpt.partial import normalize_index
 from tfckpt.proto import saved_tensor_slice_pb2, tensor_pb2
 from tfckpt.shapes import check_numpy_shape
+from tfckpt.storage.location import LOCAL, Storage
+from tfckpt.table.files import open_table
 from tfckpt.table.reader import TableReader
 from tfckpt.tensor_slice import TensorSlice, encode_slice_key
 
@@ -61,18 +63,27 @@ class _TensorInfo:
 
 
 class V1Reader:
-    """Reads the tensors of the V1 checkpoint at ``prefix`` (same interface as BundleReader)."""
+    """Reads the tensors of the V1 checkpoint at ``prefix`` (same interface as BundleReader);
+    its files are read whole when it opens, from ``storage`` (local files by default)."""
 
-    def __init__(self, prefix: str | os.PathLike[str], *, verify_checksums: bool = True) -> None:
+    def __init__(
+        self,
+        prefix: str | os.PathLike[str],
+        *,
+        verify_checksums: bool = True,
+        storage: Storage = LOCAL,
+    ) -> None:
         self.prefix = os.fspath(prefix)
-        self.files = v1_files(self.prefix)
+        self.files = v1_files(self.prefix, storage)
         if not self.files:
             raise CheckpointNotFoundError(
                 "no V1 checkpoint files match this prefix (expected the file itself or "
                 "-NNNNN-of-MMMMM shards)",
                 path=self.prefix,
             )
-        self._tables = [TableReader.open(f, verify_checksums=verify_checksums) for f in self.files]
+        self._tables = [
+            open_table(f, storage, verify_checksums=verify_checksums) for f in self.files
+        ]
         self._tensors: dict[str, _TensorInfo] = {}
         for index, table in enumerate(self._tables):
             self._load_meta(index, table)

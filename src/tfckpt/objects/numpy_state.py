@@ -10,7 +10,10 @@ is ever unpickled.  The earliest contrib release stored the bytes under the attr
 
 from __future__ import annotations
 
+import ast
 import io
+import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,6 +21,7 @@ import numpy as np
 from tfckpt.bundle.writer import StringPieces
 from tfckpt.errors import DataLossError, InvalidArgumentError
 from tfckpt.objects.keys import LEGACY_NUMPY_ATTRIBUTE, PY_STATE
+from tfckpt.shapes import MAX_RANK
 
 
 def serialize_array(value: np.ndarray | np.generic, name: str = "") -> bytes:
@@ -78,53 +82,100 @@ def _npy_header(array: np.ndarray) -> bytes | None:
 
 
 def deserialize_array(data: Any, name: str = "", path: str | None = None) -> np.ndarray:
-    """Loads ``numpy.save`` bytes (any buffer) with ``allow_pickle=False``.
+    """Loads ``numpy.save`` bytes (any buffer) as ``numpy.load(allow_pickle=False)`` would,
+    with one copy straight from ``data``.
 
-    The common formats (1.0 and 2.0 headers, no object fields) are read with a single copy
-    straight from ``data``; anything else goes through ``numpy.load``.
+    Never unpickles, and never goes through ``numpy.load`` (which allocates what a header
+    claims before finding the data missing): the header is parsed and checked here, and
+    the array is made only once the bytes are known to hold it.  Raises DataLossError
+    naming ``path`` and the tensor ``name`` for anything else: bytes that are not ``.npy``
+    (a pickle, an ``.npz``), a header that is not NumPy's dict, a shape with negative or
+    non-integer dimensions or more than 64 of them, a dtype holding Python objects (only
+    pickle restores those), or fewer bytes than the shape needs.
     """
-    array = _load_npy_fast(memoryview(data).cast("B"))
-    if array is not None:
-        return array
+    view = memoryview(data).cast("B")
     try:
-        return np.load(io.BytesIO(bytes(data)), allow_pickle=False)
-    except Exception as exc:  # ValueError for pickled data, others for corrupt bytes
+        start, header = _stored_header(view)
+        shape, fortran_order, dtype = _parse_npy_header(header)
+        return _npy_array(view, start, shape, fortran_order, dtype)
+    except _NotNpy as exc:
         raise DataLossError(
-            f"not a NumPy array saved without pickle ({exc})",
-            path=path,
-            tensor=name or None,
+            f"not a NumPy array saved without pickle: {exc}", path=path, tensor=name or None
         ) from None
 
 
-def _load_npy_fast(view: memoryview) -> np.ndarray | None:
-    # numpy/lib/format.py: magic "\x93NUMPY", major and minor version, then the header
-    # length (uint16 little-endian for 1.0, uint32 for 2.0) and the header dict.
-    fmt = np.lib.format
-    if len(view) < 12 or bytes(view[:6]) != b"\x93NUMPY" or bytes(view[7:8]) != b"\x00":
-        return None
-    major = view[6]
-    if major == 1:
-        header_end = 10 + int.from_bytes(view[8:10], "little")
-        read_header = fmt.read_array_header_1_0
-    elif major == 2:
-        header_end = 12 + int.from_bytes(view[8:12], "little")
-        read_header = fmt.read_array_header_2_0
-    else:
-        return None
-    if header_end > len(view):
-        return None
+class _NotNpy(Exception):
+    """What makes bytes not an ``.npy`` array tfckpt restores (the message says)."""
+
+
+# numpy/lib/format.py: magic "\x93NUMPY", major and minor version, the header length
+# (uint16 little-endian for version 1.0, uint32 for 2.0 and 3.0), then the header: a
+# Python dict literal, Latin-1 encoded (UTF-8 for 3.0), padded with spaces and a newline.
+_NPY_MAGIC = b"\x93NUMPY"
+_NPY_LENGTH_BYTES = {1: 2, 2: 4, 3: 4}
+_MAX_NPY_HEADER = 1 << 16  # (numpy.load refuses headers above 10000 bytes by default)
+_NPY_KEYS = {"descr", "fortran_order", "shape"}
+
+
+def _stored_header(view: memoryview) -> tuple[int, str]:
+    """Where the array's bytes start, and the header's text."""
+    if bytes(view[:6]) != _NPY_MAGIC:
+        raise _NotNpy("no .npy magic number (a pickle, an .npz archive, or other bytes)")
+    major, minor = view[6:8].tolist() if len(view) >= 8 else (0, 0)
+    width = _NPY_LENGTH_BYTES.get(major)
+    if width is None or minor != 0:
+        raise _NotNpy(f".npy format version {major}.{minor} (expected 1.0, 2.0 or 3.0)")
+    length = int.from_bytes(view[8 : 8 + width], "little")
+    start = 8 + width + length
+    if len(view) < 8 + width or start > len(view) or length > _MAX_NPY_HEADER:
+        raise _NotNpy(f"a header of {length} bytes in {len(view)} bytes of data")
     try:
-        shape, fortran_order, dtype = read_header(io.BytesIO(bytes(view[8:header_end])))
-    except Exception:  # malformed: numpy.load gives the precise error
-        return None
+        return start, bytes(view[8 + width : start]).decode("utf-8" if major == 3 else "latin1")
+    except UnicodeDecodeError:
+        raise _NotNpy("a version 3.0 header that is not UTF-8") from None
+
+
+def _parse_npy_header(text: str) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    """The shape, order and dtype of a header, checked; parsed as a Python literal
+    (``ast.literal_eval``, which evaluates no code), as numpy.load does."""
+    try:
+        header = ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise _NotNpy("the header is not a Python literal") from None
+    if not isinstance(header, dict) or set(header) != _NPY_KEYS:
+        raise _NotNpy(f"the header is not a dict of {sorted(_NPY_KEYS)}")
+    shape, fortran_order = header["shape"], header["fortran_order"]
+    if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
+        raise _NotNpy(f"shape {shape!r} is not a tuple of non-negative integers")
+    if len(shape) > MAX_RANK:
+        raise _NotNpy(f"a shape of {len(shape)} dimensions (NumPy holds at most {MAX_RANK})")
+    if not isinstance(fortran_order, bool):
+        raise _NotNpy(f"fortran_order {fortran_order!r} is not a bool")
+    try:
+        dtype = np.lib.format.descr_to_dtype(header["descr"])
+    except Exception:  # TypeError, ValueError... for descriptors numpy does not know
+        raise _NotNpy(f"descr {header['descr']!r} is not a NumPy dtype") from None
     if dtype.hasobject:
-        return None
-    count = 1
-    for size in shape:
-        count *= size
-    if header_end + count * dtype.itemsize > len(view):
-        return None
-    flat = np.frombuffer(view, dtype, count, header_end).copy()
+        raise _NotNpy(f"dtype {dtype} holds Python objects, which only pickle restores")
+    return shape, fortran_order, dtype
+
+
+def _npy_array(
+    view: memoryview, start: int, shape: tuple[int, ...], fortran_order: bool, dtype: np.dtype[Any]
+) -> np.ndarray:
+    """The array the header describes, once the bytes after it are known to hold it."""
+    count = math.prod(shape)
+    needed = count * dtype.itemsize
+    # (the second test: zero elements, but dimensions whose product NumPy cannot hold)
+    if needed > len(view) - start or math.prod(n for n in shape if n) >= 1 << 62:
+        raise _NotNpy(
+            f"shape {list(shape)} of {dtype} needs {needed} bytes, the data holds "
+            f"{len(view) - start}"
+        )
+    if dtype.itemsize == 0:
+        flat = np.zeros(count, dtype)
+    else:
+        flat = np.frombuffer(view, dtype, count, start).copy()
     if fortran_order:
         return flat.reshape(shape[::-1]).transpose()
     return flat.reshape(shape)
@@ -133,13 +184,14 @@ def _load_npy_fast(view: memoryview) -> np.ndarray | None:
 class _NumpyWrapper:
     """The object-graph node of one NumpyState attribute (TF-Agents' ``_NumpyWrapper``)."""
 
-    __slots__ = ("array", "name")
+    __slots__ = ("array", "name", "owner")
     # Restored from a memoryview of the scalar string's bytes (see restore.py).
     _tfckpt_bytes_attributes = (PY_STATE, LEGACY_NUMPY_ATTRIBUTE)
 
-    def __init__(self, array: Any, name: str) -> None:
+    def __init__(self, array: Any, name: str, owner: NumpyState | None = None) -> None:
         self.array = array
         self.name = name
+        self.owner = owner  # a NumpyState to join once restored (made by its lookup)
 
     def _tfckpt_children(self) -> list[tuple[str, Any]]:
         return []
@@ -150,7 +202,22 @@ class _NumpyWrapper:
     def _tfckpt_restore(
         self, attribute: str, value: Any, path: str | None = None, key: str | None = None
     ) -> None:
-        self.array = deserialize_array(value, key or self.name, path)
+        self._tfckpt_prepare_restore(attribute, value, path, key)()
+
+    def _tfckpt_prepare_restore(
+        self, attribute: str, value: Any, path: str | None = None, key: str | None = None
+    ) -> Callable[[], None]:
+        """Decodes ``value`` now (raising DataLossError for bytes that are not an array);
+        returns what sets it, and attaches a wrapper that restoring created to its
+        NumpyState, once the whole restore has been checked."""
+        array = deserialize_array(value, key or self.name, path)
+
+        def apply() -> None:
+            owner, self.owner = self.owner, None
+            target = self if owner is None else owner._wrappers.setdefault(self.name, self)
+            target.array = array
+
+        return apply
 
     def _tfckpt_restorable_attributes(self) -> tuple[str, ...]:
         return (PY_STATE, LEGACY_NUMPY_ATTRIBUTE)
@@ -215,7 +282,7 @@ class NumpyState:
     def _tfckpt_lookup(self, name: str, attributes: set[str]) -> Any:
         wrapper = self._wrappers.get(name)
         if wrapper is None and attributes & {PY_STATE, LEGACY_NUMPY_ATTRIBUTE}:
-            # Like TF-Agents' _lookup_dependency: attributes are re-created by restore().
-            wrapper = _NumpyWrapper(np.array([]), name)
-            self._wrappers[name] = wrapper
+            # Like TF-Agents' _lookup_dependency: attributes are re-created by restore(),
+            # attached when the restore is applied (a failed one leaves none behind).
+            wrapper = _NumpyWrapper(np.array([]), name, owner=self)
         return wrapper

@@ -5,16 +5,27 @@ the root and following children by local name, never by key names.  Children tha
 exist yet are created where the owner does so (NumpyState attributes, the save counter) or
 remembered and restored when they are attached later (deferred restoration).  The status
 object's assertions follow CheckpointLoadStatus in tensorflow/python/checkpoint/checkpoint.py.
+
+A restore changes all it matches or nothing: every value is read, checksummed and checked
+(dtype, shape, writability; NumpyState bytes decoded) into a plan before any object is
+touched, and children that restoring creates or defers are attached only with the plan.
+When anything fails (a mismatch, a corrupt or missing tensor, a missing data file) the
+error says that nothing was restored, and the objects are as they were.  (Objects with only
+the one-step ``_tfckpt_restore`` hook are restored with the plan, so only the checks before
+them protect them.)
 """
 
 from __future__ import annotations
 
+import functools
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from tfckpt import dtypes
-from tfckpt.errors import DataLossError, InvalidArgumentError, UnsupportedError
+from tfckpt.errors import CheckpointError, DataLossError, InvalidArgumentError, UnsupportedError
 from tfckpt.objects import graph, trackable
 from tfckpt.objects.keys import OBJECT_GRAPH_KEY, VARIABLE_VALUE
 from tfckpt.proto import trackable_object_graph_pb2
@@ -104,9 +115,37 @@ class Restoration:
         self.proto = read_object_graph(reader)
         self.matched: dict[int, Any] = {}
         self.unused_attributes: dict[int, list[str]] = {}
+        self._plan: list[Callable[[], None]] | None = None  # while binding: what to assign
 
     def bind(self, obj: Any, node_id: int) -> None:
-        """Matches ``obj`` to checkpoint node ``node_id``, restores it and its children."""
+        """Matches ``obj`` to checkpoint node ``node_id``, restores it and its children.
+
+        Everything is read and checked before anything is assigned.
+
+        Raises:
+            InvalidArgumentError: a value does not fit its object (dtype, shape, read-only).
+            DataLossError, CheckpointNotFoundError: a value is corrupt or its file missing.
+            Either way nothing was assigned, and the message says so.
+        """
+        if self._plan is not None:  # a child, within the bind that plans it
+            self._match(obj, node_id)
+            return
+        matched, unused = dict(self.matched), dict(self.unused_attributes)
+        self._plan = []
+        try:
+            self._match(obj, node_id)
+            plan = self._plan
+        except BaseException as exc:
+            self.matched, self.unused_attributes = matched, unused
+            if isinstance(exc, CheckpointError):
+                raise _nothing_restored(exc) from None
+            raise
+        finally:
+            self._plan = None
+        for assign_planned in plan:
+            assign_planned()
+
+    def _match(self, obj: Any, node_id: int) -> None:
         if node_id in self.matched:
             return
         self.matched[node_id] = obj
@@ -117,11 +156,15 @@ class Restoration:
             names = {a.name for a in child_node.attributes}
             child = trackable.lookup(obj, ref.local_name, names)
             if child is not None:
-                self.bind(child, ref.node_id)
+                self._match(child, ref.node_id)
                 continue
             defer = getattr(obj, "_tfckpt_defer", None)
             if defer is not None:
-                defer(ref.local_name, self, ref.node_id)
+                self._planned(functools.partial(defer, ref.local_name, self, ref.node_id))
+
+    def _planned(self, action: Callable[[], None]) -> None:
+        assert self._plan is not None
+        self._plan.append(action)
 
     def _restore_attributes(self, obj: Any, node_id: int, node: ObjectNode) -> None:
         if not node.attributes:
@@ -149,15 +192,46 @@ class Restoration:
             if value is None:
                 value = self.reader.get_tensor(key, copy=False)
             if isinstance(obj, np.ndarray):
-                assign(obj, value, attribute.checkpoint_key, self.reader)
+                checked = checked_value(obj, value, attribute.checkpoint_key, self.reader)
+                self._planned(functools.partial(_assign_checked, obj, checked))
+            elif hasattr(obj, "_tfckpt_prepare_restore"):
+                self._planned(obj._tfckpt_prepare_restore(attribute.name, value, self.path, key))
             else:
-                obj._tfckpt_restore(attribute.name, value, self.path, key)
+                restore = obj._tfckpt_restore
+                self._planned(functools.partial(restore, attribute.name, value, self.path, key))
         if unused:
             self.unused_attributes[node_id] = unused
 
 
 def assign(target: np.ndarray, value: Any, key: str, reader: CheckpointReader) -> None:
-    """Assigns a restored value into an existing array in place, like Variable.assign."""
+    """Assigns a restored value into an existing array in place, like Variable.assign.
+
+    Raises:
+        InvalidArgumentError: as :func:`checked_value`.
+    """
+    _assign_checked(target, checked_value(target, value, key, reader))
+
+
+def _assign_checked(target: np.ndarray, value: np.ndarray) -> None:
+    target[...] = value
+
+
+def _nothing_restored(exc: CheckpointError) -> CheckpointError:
+    """``exc`` again, its message saying that no value was assigned."""
+    message = f"{exc.message} (nothing was restored: every value is checked first)"
+    try:
+        return type(exc)(message, path=exc.path, tensor=exc.tensor)
+    except TypeError:  # a subclass with another constructor
+        return exc
+
+
+def checked_value(target: np.ndarray, value: Any, key: str, reader: CheckpointReader) -> Any:
+    """``value`` as an array that can be assigned into ``target`` (same dtype and shape,
+    ``target`` writable).
+
+    Raises:
+        InvalidArgumentError: the dtype or shape differs, or ``target`` is read-only.
+    """
     stored = reader.get_dtype(key)
     try:
         own = dtypes.from_numpy(target.dtype)
@@ -184,7 +258,7 @@ def assign(target: np.ndarray, value: Any, key: str, reader: CheckpointReader) -
             path=reader.prefix,
             tensor=key,
         )
-    target[...] = value
+    return value
 
 
 def _describe(obj: Any) -> str:
@@ -200,19 +274,32 @@ class CheckpointLoadStatus:
         self._restoration = restoration
         self._root = root
 
-    def _node_name(self, node_id: int) -> str:
-        # A readable path of a checkpoint node (breadth-first, like TF's pretty printer).
-        paths: dict[int, str] = {0: "(root)"}
-        queue = [0]
+    @functools.cached_property
+    def _parents(self) -> dict[int, tuple[int, str]]:
+        """Each node's parent and local name, breadth-first from the root (made once, in
+        linear time: a graph may be 100k nodes deep or wide)."""
+        parents: dict[int, tuple[int, str]] = {}
         nodes = self._restoration.proto.nodes
+        queue = deque([0])
         while queue:
-            current = queue.pop(0)
+            current = queue.popleft()
             for ref in nodes[current].children:
-                if ref.node_id not in paths:
-                    prefix = "" if current == 0 else paths[current] + "."
-                    paths[ref.node_id] = prefix + ref.local_name
+                if ref.node_id != 0 and ref.node_id not in parents:
+                    parents[ref.node_id] = (current, ref.local_name)
                     queue.append(ref.node_id)
-        return paths.get(node_id, f"(node {node_id})")
+        return parents
+
+    def _node_name(self, node_id: int) -> str:
+        """A readable path of a checkpoint node (breadth-first, like TF's pretty printer)."""
+        if node_id == 0:
+            return "(root)"
+        if node_id not in self._parents:
+            return f"(node {node_id})"
+        names = []
+        while node_id != 0:
+            node_id, name = self._parents[node_id]
+            names.append(name)
+        return ".".join(reversed(names))
 
     def _unmatched_python_objects(self) -> list[Any]:
         matched = {id(o) for o in self._restoration.matched.values()}

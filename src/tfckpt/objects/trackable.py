@@ -17,6 +17,10 @@ Protocol (all optional except ``_tfckpt_children``)::
     _tfckpt_restore(attribute_name, value, path, key)   # value may be a read-only view of
                                              # the checkpoint's memory map: copy what you
                                              # keep; path and checkpoint key for errors
+    _tfckpt_prepare_restore(attribute_name, value, path, key) -> apply()
+                                             # the same in two steps: check and decode now
+                                             # (raise here), assign in apply(), called only
+                                             # once the whole restore has been checked
     _tfckpt_bytes_attributes: tuple[str, ...]  # attributes restored as a memoryview of
                                                # their scalar string's bytes
 """

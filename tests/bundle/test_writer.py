@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tfckpt
+from tfckpt.bundle import write_batch
 from tfckpt.bundle import writer as writer_module
 from tfckpt.bundle.writer import BundleWriter, StringPieces
 from tfckpt.errors import InvalidArgumentError
@@ -81,7 +82,7 @@ def _count_writev(monkeypatch) -> list[int]:
 @pytest.mark.parametrize("batch_buffers", [1, 3, 512])
 def test_add_many_writes_the_files_add_writes(tmp_path, monkeypatch, big_endian, batch_buffers):
     """Every kind of value, in both byte orders, batched by buffer count or not at all."""
-    monkeypatch.setattr(writer_module, "_BATCH_BUFFERS", batch_buffers)
+    monkeypatch.setattr(write_batch, "BATCH_BUFFERS", batch_buffers)
     tensors = _mixed(np.random.default_rng(batch_buffers), 120)
     _one_by_one(tmp_path / "one", tensors, big_endian=big_endian)
     with BundleWriter(tmp_path / "many", big_endian=big_endian) as writer:
@@ -105,14 +106,14 @@ def test_batch_boundaries_and_write_strategies(
     rng = np.random.default_rng(len(sizes))
     tensors = {f"w{i}": rng.integers(0, 255, n).astype(np.uint8) for i, n in enumerate(sizes)}
     _one_by_one(tmp / "one", tensors)
-    saved = writer_module._BATCH_BUFFERS, writer_module._BATCH_BYTES, writer_module._LARGE_WRITE
+    saved = write_batch.BATCH_BUFFERS, write_batch.BATCH_BYTES, writer_module._LARGE_WRITE
     try:
-        writer_module._BATCH_BUFFERS = batch_buffers
-        writer_module._BATCH_BYTES = batch_bytes
+        write_batch.BATCH_BUFFERS = batch_buffers
+        write_batch.BATCH_BYTES = batch_bytes
         writer_module._LARGE_WRITE = large_write
         tfckpt.save_tensors(tmp / "many", tensors)
     finally:
-        writer_module._BATCH_BUFFERS, writer_module._BATCH_BYTES, writer_module._LARGE_WRITE = saved
+        write_batch.BATCH_BUFFERS, write_batch.BATCH_BYTES, writer_module._LARGE_WRITE = saved
     _assert_same_files(tmp / "one", tmp / "many")
 
 
@@ -271,7 +272,7 @@ def test_saved_string_tensors_round_trip(tmp_path, long):
 
 def test_string_tensor_larger_than_one_gathered_write(tmp_path, monkeypatch):
     """A string tensor of more pieces than one os.writev takes is written in groups."""
-    monkeypatch.setattr(writer_module, "_BATCH_BUFFERS", 4)
+    monkeypatch.setattr(write_batch, "BATCH_BUFFERS", 4)
     monkeypatch.setattr(writer_module, "_LARGE_WRITE", 1)
     strings = np.array([bytes([i % 251]) * (i % 50) for i in range(40_000)], object)
     tfckpt.save_tensors(tmp_path / "m", {"s": strings})

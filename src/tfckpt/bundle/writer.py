@@ -30,6 +30,7 @@ from tfckpt.bundle.naming import data_filename, index_filename
 from tfckpt.bundle.strings import encode_string_chunks, encode_string_head, encode_strings
 from tfckpt.bundle.threads import shared_pool
 from tfckpt.bundle.values import as_bytes, in_byte_order, stored_as_is, to_array
+from tfckpt.bundle.write_batch import StringPieces, WriteBatch
 from tfckpt.errors import InvalidArgumentError, StorageError
 from tfckpt.storage.commit import Commit, LocalCommit, storage_error, write_buffers
 from tfckpt.table.writer import TableWriter
@@ -42,83 +43,7 @@ _WRITE_BUFFER = 256 << 10
 # from the arrays' memory with gathered writes (os.writev) while the shared pool checksums
 # it (crc32c and the write both release the GIL), so a large save costs about the write.
 _LARGE_WRITE = _WRITE_BUFFER
-# A batch is written once it holds this many buffers or bytes.
-_BATCH_BUFFERS = 512
-_BATCH_BYTES = 1 << 20
 _STRING_ENUM = dtypes.string.as_datatype_enum
-
-
-class StringPieces:
-    """A scalar string tensor given as buffers whose concatenation is its value.
-
-    :meth:`BundleWriter.add` writes the buffers one after the other without joining them;
-    NumpyState passes an array's ``.npy`` header and the array's own memory this way.
-    Pieces are ``bytes`` or C-contiguous NumPy arrays, which must not change until added.
-    """
-
-    __slots__ = ("pieces",)
-
-    def __init__(self, pieces: Iterable[Any]) -> None:
-        self.pieces = tuple(pieces)
-
-
-class _Batch:
-    """Tensors prepared for one write: their buffers in order, and their entries' fields.
-
-    Each tensor's checksum is ``crc32c(crc_data, crc_seed)``: the seed covers what was
-    checksummed while preparing, ``crc_data`` the rest (b"" when nothing is left);
-    ``unchecked`` counts the bytes of ``crc_data``.
-    """
-
-    __slots__ = (
-        "buffers", "crc_data", "crc_seeds", "enums", "keys", "nbytes", "shapes", "sizes",
-        "unchecked",
-    )  # fmt: skip
-
-    def __init__(self) -> None:
-        self.keys: dict[bytes, None] = {}  # ordered, and a quick test for duplicates
-        self.enums: list[int] = []
-        self.shapes: list[tuple[int, ...]] = []
-        self.sizes: list[int] = []
-        self.crc_seeds: list[int] = []
-        self.crc_data: list[Any] = []
-        self.buffers: list[Any] = []
-        self.nbytes = 0
-        self.unchecked = 0
-
-    def add_array(self, key: bytes, enum: int, array: np.ndarray) -> None:
-        """A C-contiguous array, written from its own memory and checksummed whole."""
-        self.keys[key] = None
-        self.enums.append(enum)
-        self.shapes.append(array.shape)
-        self.sizes.append(nbytes := array.nbytes)
-        self.crc_seeds.append(0)
-        self.crc_data.append(array)
-        self.buffers.append(array)
-        self.nbytes += nbytes
-        self.unchecked += nbytes
-
-    def add_buffers(
-        self, key: bytes, enum: int, shape: tuple[int, ...], buffers: Sequence[Any],
-        nbytes: int, crc_seed: int, crc_data: Any = b"", crc_nbytes: int = 0,
-    ) -> None:  # fmt: skip
-        """A tensor of ``nbytes`` in all, written as ``buffers`` one after the other;
-        ``crc_data`` (of ``crc_nbytes``) is what its checksum still has to cover."""
-        self.keys[key] = None
-        self.enums.append(enum)
-        self.shapes.append(shape)
-        self.sizes.append(nbytes)
-        self.crc_seeds.append(crc_seed)
-        self.crc_data.append(crc_data)
-        self.buffers.extend(buffers)
-        self.nbytes += nbytes
-        self.unchecked += crc_nbytes
-
-    def is_full(self) -> bool:
-        return len(self.buffers) >= _BATCH_BUFFERS or self.nbytes >= _BATCH_BYTES
-
-    def checksums(self) -> list[int]:
-        return list(map(checksum.crc32c, self.crc_data, self.crc_seeds))
 
 
 class BundleWriter:
@@ -222,7 +147,7 @@ class BundleWriter:
         slice_key = encode_slice_key(name, tensor_slice)
         if slice_key in self._entries:
             raise InvalidArgumentError(f"slice {tensor_slice} added twice", tensor=name)
-        batch = _Batch()
+        batch = WriteBatch()
         self._prepare_array(batch, slice_key, name, array, tf_dtype)
         self._write(batch)
         self._entries[key] = partitioned_entry(
@@ -291,7 +216,7 @@ class BundleWriter:
         the end, also when a name, a value or ``tensors`` itself fails: what came before is
         added.  A batch whose write fails is dropped (the writer should be aborted)."""
         native = self._native if dtype is None else {}
-        batch = _Batch()
+        batch = WriteBatch()
         try:
             for name, value in tensors:
                 key = self._new_key(name, batch)
@@ -304,13 +229,13 @@ class BundleWriter:
                 else:
                     self._prepare(batch, key, name, value, dtype)
                 if batch.is_full():
-                    full, batch = batch, _Batch()
+                    full, batch = batch, WriteBatch()
                     self._write(full)
         finally:
             if batch.keys:
                 self._write(batch)
 
-    def _prepare(self, batch: _Batch, key: bytes, name: str, value: Any, dtype: Any) -> None:
+    def _prepare(self, batch: WriteBatch, key: bytes, name: str, value: Any, dtype: Any) -> None:
         """Adds a value that is not an array stored as it is."""
         if type(value) is StringPieces:
             if dtype is not None and dtype != "string":
@@ -321,7 +246,7 @@ class BundleWriter:
         self._prepare_array(batch, key, name, array, tf_dtype)
 
     def _prepare_array(
-        self, batch: _Batch, key: bytes, name: str, array: np.ndarray, tf_dtype: dtypes.DType
+        self, batch: WriteBatch, key: bytes, name: str, array: np.ndarray, tf_dtype: dtypes.DType
     ) -> None:
         """Adds an array that :func:`to_array` made."""
         if tf_dtype.name == "string":
@@ -339,7 +264,7 @@ class BundleWriter:
             return encode_strings([as_bytes(v, name) for v in flat], self.big_endian)
 
     def _prepare_string_pieces(
-        self, batch: _Batch, key: bytes, name: str, value: StringPieces
+        self, batch: WriteBatch, key: bytes, name: str, value: StringPieces
     ) -> None:
         sizes = [_nbytes(piece, name) for piece in value.pieces]
         head, crc = encode_string_head(np.array([sum(sizes)], np.uint64), self.big_endian)
@@ -352,7 +277,7 @@ class BundleWriter:
         last_size = sizes[-1] if sizes else 0
         batch.add_buffers(key, _STRING_ENUM, (), pieces, nbytes, crc, last, last_size)
 
-    def _write(self, batch: _Batch) -> None:
+    def _write(self, batch: WriteBatch) -> None:
         """Writes a batch and records its entries; many bytes still to checksum are
         checksummed on the shared pool while the batch is written, few here."""
         try:
@@ -380,7 +305,7 @@ class BundleWriter:
             offset += size
         self._size = offset
 
-    def _write_buffers(self, batch: _Batch) -> None:
+    def _write_buffers(self, batch: WriteBatch) -> None:
         """A small batch is staged in the write buffer; a large one is written straight
         from memory."""
         if batch.nbytes < _LARGE_WRITE:
@@ -394,7 +319,7 @@ class BundleWriter:
 
     # -- checks ---------------------------------------------------------------------------
 
-    def _new_key(self, name: str, batch: _Batch) -> bytes:
+    def _new_key(self, name: str, batch: WriteBatch) -> bytes:
         """``name``'s index key, checked to be new (in the checkpoint and in ``batch``)."""
         if self._done:
             self._check_open()

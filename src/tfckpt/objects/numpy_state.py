@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tfckpt.bundle.writer import StringPieces
+from tfckpt.bundle.write_batch import StringPieces
 from tfckpt.errors import DataLossError, InvalidArgumentError
 from tfckpt.objects.keys import LEGACY_NUMPY_ATTRIBUTE, PY_STATE
 from tfckpt.shapes import MAX_RANK

@@ -1733,3 +1733,269 @@ def test_numpy_state_restore_is_independent_of_the_file(tmp_path):
         f.unlink()
     restored.x[0] = 5  # writable, owned copy: the files are gone and nothing breaks
     np.testing.assert_array_equal(restored.x[1:], state.x[1:])
+
+
+# -- found by the fuzzer (tests/fuzz) ---------------------------------------------------------
+
+
+def npy_with_header(header, payload=b"", version=1) -> bytes:
+    """``.npy`` bytes with any header (a dict, or its text) and any payload after it."""
+    text = header if isinstance(header, str) else repr(header)
+    text += " " * ((64 - (len(text) + 11) % 64) % 64) + "\n"
+    encoded = text.encode("utf-8" if version == 3 else "latin1")
+    length = len(encoded).to_bytes(2 if version == 1 else 4, "little")
+    return b"\x93NUMPY" + bytes((version, 0)) + length + encoded + payload
+
+
+def npy_dict(shape, descr="<i4", fortran_order=False) -> dict:
+    return {"descr": descr, "fortran_order": fortran_order, "shape": shape}
+
+
+FOUR_INT32 = np.arange(4, dtype=np.int32).tobytes()
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        pytest.param(npy_with_header(npy_dict((-1,)), FOUR_INT32), id="shape_minus_1"),
+        pytest.param(npy_with_header(npy_dict((-4,)), FOUR_INT32), id="shape_minus_4"),
+        pytest.param(npy_with_header(npy_dict((2, -2))), id="shape_2_minus_2"),
+        pytest.param(npy_with_header(npy_dict((-2, -2)), FOUR_INT32 * 4), id="two_negative"),
+        pytest.param(npy_with_header(npy_dict((10**13,)), FOUR_INT32), id="40_TB_claimed"),
+        pytest.param(npy_with_header(npy_dict((2**32, 2**32, 16))), id="overflowing"),
+        pytest.param(npy_with_header(npy_dict((0, 2**62, 2**62))), id="zero_beside_huge"),
+        pytest.param(npy_with_header(npy_dict((1,) * 70), FOUR_INT32), id="70_dims"),
+        pytest.param(npy_with_header(npy_dict((1.5,)), FOUR_INT32), id="float_dim"),
+        pytest.param(npy_with_header(npy_dict((1,), [("a", "<f8", (10**9,))])), id="subarray"),
+        pytest.param(npy_with_header(npy_dict((1,), [("a", "|O")]), bytes(8)), id="object_field"),
+        pytest.param(npy_with_header(npy_dict((4,), fortran_order="yes"), FOUR_INT32),
+                     id="fortran_not_bool"),  # fmt: skip
+        pytest.param(npy_with_header({**npy_dict((4,)), "x": 1}, FOUR_INT32), id="extra_key"),
+        pytest.param(npy_with_header("[1, 2]", FOUR_INT32), id="header_is_a_list"),
+        pytest.param(npy_with_header("__import__('os').getcwd()"), id="header_is_a_call"),
+        pytest.param(b"\x93NUMPY\x01\x00\xff\x7f{'descr'", id="header_longer_than_data"),
+        pytest.param(b"\x93NUMPY\x07\x00" + bytes(8), id="version_7"),
+    ],
+)
+def test_hostile_npy_headers_are_data_loss_before_allocating(tmp_path, blob):
+    """A py_state whose .npy header has negative, non-integer, huge or overflowing dims,
+    too many dims, a dtype NumPy cannot hold or holding objects, or is not NumPy's dict, is
+    a DataLossError naming the key on restore, checked before anything is allocated.  A
+    shape of (-1,) used to restore as a 4-element array (silently wrong), (2, -2) as an
+    empty one; huge shapes went through numpy.load, which tried to allocate 36 TiB first;
+    others escaped as ValueError."""
+    path = numpy_state_checkpoint(tmp_path / "bad", "py_state", {"x": blob})
+    with pytest.raises(tfckpt.DataLossError) as excinfo:
+        tfckpt.Checkpoint(numpy_arrays=tfckpt.NumpyState()).restore(path)
+    assert excinfo.value.tensor == "numpy_arrays/x/.ATTRIBUTES/py_state"
+    assert excinfo.value.__context__ is None or not isinstance(
+        excinfo.value.__context__, MemoryError
+    )
+    tree = tfckpt.load_tree(path)  # as documented: what is not a NumPy array stays bytes
+    assert tree["numpy_arrays"]["x"] == blob
+
+
+def test_an_npz_archive_in_py_state_is_data_loss(tmp_path):
+    """An .npz archive (a zip file) used to come back from numpy.load as an NpzFile object
+    in place of the attribute's array."""
+    archive = io.BytesIO()
+    np.savez(archive, x=np.arange(3))
+    path = numpy_state_checkpoint(tmp_path / "npz", "py_state", {"x": archive.getvalue()})
+    with pytest.raises(tfckpt.DataLossError, match="magic"):
+        tfckpt.Checkpoint(numpy_arrays=tfckpt.NumpyState()).restore(path)
+
+
+@pytest.mark.parametrize(
+    ("blob", "expected"),
+    [
+        pytest.param(npy_with_header(npy_dict((2, 2), fortran_order=True), FOUR_INT32),
+                     np.asfortranarray(np.array([[0, 2], [1, 3]], np.int32)), id="fortran"),
+        pytest.param(npy_with_header(npy_dict((4,)), FOUR_INT32, version=3),
+                     np.arange(4, dtype=np.int32), id="version_3"),
+        pytest.param(npy_bytes(np.arange(4, dtype=np.int32)) + b"trailing",
+                     np.arange(4, dtype=np.int32), id="trailing_bytes"),
+    ],
+)  # fmt: skip
+def test_valid_npy_variants_restore_as_numpy_load_reads_them(tmp_path, blob, expected):
+    """The strict header check still reads what numpy.load(allow_pickle=False) reads:
+    Fortran order, the 3.0 (UTF-8) header, bytes after the array."""
+    np.testing.assert_array_equal(np.load(io.BytesIO(blob), allow_pickle=False), expected)
+    path = numpy_state_checkpoint(tmp_path / "ok", "py_state", {"x": blob})
+    state = tfckpt.NumpyState()
+    tfckpt.Checkpoint(numpy_arrays=state).read(path)
+    assert_same_array(state.x, expected, "x")
+    assert state.x.flags.f_contiguous == expected.flags.f_contiguous
+
+
+class _MakesADirectory:
+    """Unpickling this would create the directory named by $TFCKPT_TEST_EXECUTED."""
+
+    def __reduce__(self):
+        return (os.makedirs, (_ExpandsTheVariable(),))
+
+
+class _ExpandsTheVariable:
+    def __reduce__(self):
+        return (os.path.expandvars, ("$TFCKPT_TEST_EXECUTED",))
+
+
+@pytest.mark.parametrize("kind", ["pickle", "object_array"])
+def test_a_py_state_pickle_that_would_create_a_directory_executes_nothing(
+    tmp_path, monkeypatch, kind
+):
+    """A py_state holding a pickle (or an .npy of an object array, which is a pickle) whose
+    unpickling would create a directory: restore, read, load_tree, get_tensor and
+    get_bytes_view give a DataLossError or the raw bytes, and the directory never appears
+    (the trap itself works: pickle.loads creates it)."""
+    import pickle
+
+    marker = tmp_path / "executed"
+    monkeypatch.setenv("TFCKPT_TEST_EXECUTED", str(marker))
+    if kind == "pickle":
+        blob = pickle.dumps(_MakesADirectory(), protocol=2)
+    else:
+        blob = npy_bytes(np.array([_MakesADirectory(), 1], dtype=object), allow_pickle=True)
+    path = numpy_state_checkpoint(tmp_path / "evil", "py_state", {"x": blob})
+    for attempt in (
+        lambda: tfckpt.Checkpoint(numpy_arrays=tfckpt.NumpyState()).restore(path),
+        lambda: tfckpt.Checkpoint(numpy_arrays=tfckpt.NumpyState()).read(path),
+    ):
+        with pytest.raises(tfckpt.DataLossError):
+            attempt()
+    assert tfckpt.load_tree(path)["numpy_arrays"]["x"] == blob
+    with tfckpt.load_checkpoint(path) as reader:
+        assert reader.get_tensor("numpy_arrays/x/.ATTRIBUTES/py_state") == blob
+        assert bytes(reader.get_bytes_view("numpy_arrays/x/.ATTRIBUTES/py_state")) == blob
+    assert not marker.exists()
+    if kind == "pickle":
+        pickle.loads(blob)  # the trap works
+    else:
+        np.load(io.BytesIO(blob), allow_pickle=True)
+    assert marker.is_dir()
+
+
+def chain_graph(depth, key_of) -> bytes:
+    """A graph whose root starts a chain of ``depth`` nodes named "c"; ``key_of(i)`` gives
+    node i's VARIABLE_VALUE key (or None)."""
+    proto = trackable_object_graph_pb2.TrackableObjectGraph()
+    proto.nodes.add()
+    parent = proto.nodes[0]
+    for i in range(1, depth + 1):
+        ref = parent.children.add()
+        ref.node_id, ref.local_name = i, "c"
+        parent = proto.nodes.add()
+        key = key_of(i)
+        if key is not None:
+            attribute = parent.attributes.add()
+            attribute.name, attribute.checkpoint_key = "VARIABLE_VALUE", key
+    return proto.SerializeToString()
+
+
+def test_load_tree_of_a_40000_deep_chain_is_linear(tmp_path):
+    """A 420 KB graph of a 40,000-deep chain (the value at its end) took 28 s and 7.5 GB
+    (every node's path built from its parent's); now linear: the value sits 40,000 levels
+    down, under a small memory peak."""
+    import tracemalloc
+
+    graph = chain_graph(40000, lambda i: "v" if i == 40000 else None)
+    prefix = corrupt_graph_checkpoint(tmp_path / "m", graph, {"v": np.arange(3.0)})
+    tracemalloc.start()
+    try:
+        tree = tfckpt.load_tree(prefix)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    node = tree
+    for _ in range(39999):
+        node = node["c"]
+    assert node["c"].tolist() == [0.0, 1.0, 2.0]
+    assert tree.key_to_path["v"] == ("c",) * 40000
+    assert peak < 200 << 20, peak
+
+
+def test_load_tree_refuses_paths_longer_than_the_graph_holds(tmp_path):
+    """A chain whose every node names the same one-letter key would need paths adding up
+    to millions of names from a graph of a few hundred KB (quadratic memory): refused as
+    DataLossError.  A chain whose keys spell their paths, as TensorFlow writes them, reads."""
+    hostile = chain_graph(3000, lambda i: "v")
+    prefix = corrupt_graph_checkpoint(tmp_path / "bad", hostile, {"v": np.arange(3.0)})
+    with pytest.raises(tfckpt.DataLossError, match="paths add up to more names") as excinfo:
+        tfckpt.load_tree(prefix)
+    assert excinfo.value.tensor == GRAPH_KEY
+
+    def key(i):
+        return "c/" * i + ".ATTRIBUTES/VARIABLE_VALUE"
+
+    honest = chain_graph(300, key)
+    values = {key(i): np.float32(i) for i in range(1, 301)}
+    tree = tfckpt.load_tree(corrupt_graph_checkpoint(tmp_path / "good", honest, values))
+    assert tree.key_to_path[key(3)] == ("c", "c", "c", ".ATTRIBUTES", "VARIABLE_VALUE")
+    node = tree
+    for _ in range(299):
+        node = node["c"]
+    assert node[".ATTRIBUTES"]["VARIABLE_VALUE"] == 299 and node["c"] == 300
+
+
+def test_load_tree_reads_a_key_named_by_many_nodes_once(tmp_path):
+    """1000 nodes naming one 1 MB tensor: load_tree read it once per node, 1 GB of copies
+    from a 1 MB file; now they share one value."""
+    import tracemalloc
+
+    graph = build_graph([({f"n{i}": i + 1 for i in range(1000)}, {}),
+                         *[({}, {"VARIABLE_VALUE": "big"})] * 1000])  # fmt: skip
+    prefix = corrupt_graph_checkpoint(tmp_path / "m", graph, {"big": np.zeros(1 << 17)})
+    tracemalloc.start()
+    try:
+        tree = tfckpt.load_tree(prefix)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert tree["n0"] is tree["n999"] and tree["n0"].shape == (1 << 17,)
+    assert peak < 50 << 20, peak
+
+
+def test_assert_consumed_on_a_40000_deep_graph_is_linear(tmp_path):
+    """Naming an unresolved node built every node's dotted path (40,000 deep: 800 million
+    characters) with a list used as a queue; now only the named node's path is built."""
+    import tracemalloc
+
+    graph = chain_graph(40000, lambda i: "v" if i == 40000 else None)
+    prefix = corrupt_graph_checkpoint(tmp_path / "m", graph, {"v": np.arange(3.0)})
+    status = tfckpt.Checkpoint().read(prefix)
+    tracemalloc.start()
+    try:
+        with pytest.raises(AssertionError, match="Unresolved object") as excinfo:
+            status.assert_consumed()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert ".".join(["c"] * 40000) in str(excinfo.value)
+    assert peak < 100 << 20, peak
+
+
+def test_a_giant_state_file_is_refused_without_reading_it(tmp_path):
+    """A 64 GiB (sparse) ``checkpoint`` state file was read whole (MemoryError, or 30 s and
+    3 GB for a 20 MB one): latest_checkpoint, load_checkpoint(directory) and
+    CheckpointManager now refuse a state file over 1 MiB with a DataLossError naming it."""
+    import tracemalloc
+
+    prefix = tfckpt.Checkpoint(v=np.zeros(2)).save(str(tmp_path / "ckpt"))
+    state = tmp_path / "checkpoint"
+    with open(state, "ab") as f:
+        f.truncate(64 << 30)
+    attempts = [
+        lambda: tfckpt.latest_checkpoint(tmp_path),
+        lambda: tfckpt.load_checkpoint(tmp_path),
+        lambda: tfckpt.CheckpointManager(tfckpt.Checkpoint(), tmp_path),
+    ]
+    tracemalloc.start()
+    try:
+        for attempt in attempts:
+            with pytest.raises(tfckpt.DataLossError, match="larger than") as excinfo:
+                attempt()
+            assert excinfo.value.path == str(state)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, peak
+    assert tfckpt.load_checkpoint(prefix).keys()  # the checkpoint itself still reads

@@ -1768,8 +1768,10 @@ FOUR_INT32 = np.arange(4, dtype=np.int32).tobytes()
         pytest.param(npy_with_header(npy_dict((1.5,)), FOUR_INT32), id="float_dim"),
         pytest.param(npy_with_header(npy_dict((1,), [("a", "<f8", (10**9,))])), id="subarray"),
         pytest.param(npy_with_header(npy_dict((1,), [("a", "|O")]), bytes(8)), id="object_field"),
-        pytest.param(npy_with_header(npy_dict((4,), fortran_order="yes"), FOUR_INT32),
-                     id="fortran_not_bool"),  # fmt: skip
+        pytest.param(
+            npy_with_header(npy_dict((4,), fortran_order="yes"), FOUR_INT32),
+            id="fortran_not_bool",
+        ),
         pytest.param(npy_with_header({**npy_dict((4,)), "x": 1}, FOUR_INT32), id="extra_key"),
         pytest.param(npy_with_header("[1, 2]", FOUR_INT32), id="header_is_a_list"),
         pytest.param(npy_with_header("__import__('os').getcwd()"), id="header_is_a_call"),

@@ -122,6 +122,9 @@ def read_state(
             "no model_checkpoint_path in the state file (expected the latest checkpoint's prefix)",
             path=path,
         )
+    for named in (proto.model_checkpoint_path, *proto.all_model_checkpoint_paths):
+        if "\x00" in named:  # no file system has such a path (os functions raise ValueError)
+            raise DataLossError(f"a checkpoint path with a NUL character: {named!r}", path=path)
 
     def resolve(p: str) -> str:
         return p if storage.isabs(p) else storage.join(directory, p)

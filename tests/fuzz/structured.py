@@ -11,6 +11,7 @@ A mutation that does not apply to the seed is retried with another.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 
@@ -31,6 +32,7 @@ _ATTEMPTS = 20
 
 
 def _bundle(mutation: bundle_mutations.Mutation) -> SeedMutation:
+    @functools.wraps(mutation)
     def apply(rng: random.Random, seed: Seed) -> Mutant | None:
         edit = BundleEdit.of(seed)
         return None if edit is None else mutation(rng, edit)

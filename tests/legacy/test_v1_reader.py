@@ -618,3 +618,25 @@ def test_a_state_file_pattern_over_directories_is_not_globbed(tmp_path, monkeypa
     assert not any(p.startswith("/*") for p in patterns), patterns
     sharded = str(FIXTURES / "v1_sharded" / "model.ckpt-?????-of-00002")
     assert len(v1_files(sharded)) == 2  # a pattern in the file name still works
+
+
+@pytest.mark.parametrize("missing", [0, 1])
+@pytest.mark.parametrize("opened_as", ["prefix", "pattern", "directory"])
+def test_a_missing_shard_file_is_not_found(tmp_path, missing, opened_as):
+    """A sharded V1 checkpoint with one of its two shard files gone read as a checkpoint
+    of the other file's tensors only (found by the fuzzer: silently fewer tensors); the
+    names say two shards, so opening it is a CheckpointNotFoundError naming the missing
+    file.  A shard opened by its own path is still read alone."""
+    import shutil
+
+    for f in (FIXTURES / "v1_sharded").iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    gone = tmp_path / f"model.ckpt-{missing:05d}-of-00002"
+    gone.unlink()
+    path = {"prefix": tmp_path / "model.ckpt", "directory": tmp_path,
+            "pattern": tmp_path / "model.ckpt-?????-of-00002"}[opened_as]  # fmt: skip
+    with pytest.raises(tfckpt.CheckpointNotFoundError) as info:
+        tfckpt.load_checkpoint(path)
+    assert info.value.path == str(gone)
+    kept = tmp_path / f"model.ckpt-{1 - missing:05d}-of-00002"
+    assert tfckpt.load_checkpoint(kept).keys()

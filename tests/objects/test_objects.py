@@ -2001,3 +2001,24 @@ def test_a_giant_state_file_is_refused_without_reading_it(tmp_path):
         tracemalloc.stop()
     assert peak < 16 << 20, peak
     assert tfckpt.load_checkpoint(prefix).keys()  # the checkpoint itself still reads
+
+
+@pytest.mark.parametrize("where", ["model_checkpoint_path", "all_model_checkpoint_paths"])
+def test_a_state_file_path_with_a_nul_byte_is_data_loss(tmp_path, where):
+    """A NUL byte in a state file's path (a raw byte text_format accepts, or ``\\000``)
+    escaped from glob as ValueError: embedded null byte (found by the fuzzer); no file
+    system has such a path, so the state file is a DataLossError naming it."""
+    tfckpt.Checkpoint(v=np.zeros(2)).save(str(tmp_path / "ckpt"))
+    state = tmp_path / "checkpoint"
+    bad = f'"{tmp_path}/sub\x00dir/ckpt-1"'
+    lines = {"model_checkpoint_path": '"ckpt-1"', "all_model_checkpoint_paths": '"ckpt-1"'}
+    lines[where] = bad
+    state.write_text("".join(f"{k}: {v}\n" for k, v in lines.items()))
+    for attempt in (
+        lambda: tfckpt.latest_checkpoint(tmp_path),
+        lambda: tfckpt.load_checkpoint(tmp_path),
+        lambda: tfckpt.CheckpointManager(tfckpt.Checkpoint(), tmp_path),
+    ):
+        with pytest.raises(tfckpt.DataLossError, match="NUL") as excinfo:
+            attempt()
+        assert excinfo.value.path == str(state)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 
 from tfckpt.storage.location import LOCAL, Storage
 
@@ -25,3 +26,19 @@ def v1_files(prefix: str, storage: Storage = LOCAL) -> list[str]:
     if glob.has_magic(prefix) and not glob.has_magic(os.path.dirname(prefix)):
         return storage.glob_files(prefix)
     return []
+
+
+_SHARD = re.compile(r"^(.*)-(\d{5})-of-(\d{5})$")
+
+
+def missing_shards(files: list[str]) -> list[str]:
+    """The shard files a sharded V1 checkpoint lacks: every ``-NNNNN-of-MMMMM`` name says
+    its checkpoint has MMMMM shards (a file of a checkpoint of another total makes that
+    one's shards missing too, rather than two checkpoints read as one)."""
+    expected: set[str] = set()
+    for name in files:
+        match = _SHARD.match(name)
+        if match:
+            stem, total = match.group(1), int(match.group(3))
+            expected.update(f"{stem}-{i:05d}-of-{total:05d}" for i in range(total))
+    return sorted(expected - set(files))

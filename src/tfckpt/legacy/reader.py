@@ -18,7 +18,7 @@ from tfckpt.errors import (
     TensorNotFoundError,
     UnsupportedError,
 )
-from tfckpt.legacy.naming import v1_files
+from tfckpt.legacy.naming import missing_shards, v1_files
 from tfckpt.partial import normalize_index
 from tfckpt.proto import saved_tensor_slice_pb2, tensor_pb2
 from tfckpt.shapes import check_numpy_shape
@@ -80,6 +80,14 @@ class V1Reader:
                 "no V1 checkpoint files match this prefix (expected the file itself or "
                 "-NNNNN-of-MMMMM shards)",
                 path=self.prefix,
+            )
+        # (a shard file opened by its own path is read alone, deliberately)
+        missing = missing_shards(self.files) if self.files != [self.prefix] else []
+        if missing:  # (its tensors would silently be missing from the checkpoint)
+            raise CheckpointNotFoundError(
+                f"a shard of the V1 checkpoint at {self.prefix!r} does not exist "
+                f"({len(missing)} of them missing)",
+                path=missing[0],
             )
         self._tables = [
             open_table(f, storage, verify_checksums=verify_checksums) for f in self.files

@@ -27,7 +27,12 @@ from tfckpt.checkpoint_state import check_state_path, read_state, state_lock, wr
 from tfckpt.errors import CheckpointError
 from tfckpt.objects import graph, trackable
 from tfckpt.objects.keys import OBJECT_GRAPH_KEY, SAVE_COUNTER
-from tfckpt.objects.restore import CheckpointLoadStatus, InitializationOnlyStatus, Restoration
+from tfckpt.objects.restore import (
+    CheckpointLoadStatus,
+    InitializationOnlyStatus,
+    Restoration,
+    restore_objects,
+)
 from tfckpt.reader import load_checkpoint
 
 # How long Checkpoint.save waits for another writer of the state file (a CheckpointManager
@@ -205,9 +210,7 @@ class Checkpoint:
         (see :func:`tfckpt.load_checkpoint` for ``fs`` and ``storage_options``).
         """
         with load_checkpoint(save_path, fs=fs, storage_options=storage_options) as reader:
-            restoration = Restoration(reader)
-            restoration.bind(self, 0)
-        return CheckpointLoadStatus(restoration, self)
+            return restore_objects(reader, self)
 
     def restore(
         self,

@@ -267,6 +267,19 @@ def _describe(obj: Any) -> str:
     return repr(obj)
 
 
+def restore_objects(reader: CheckpointReader, root: Any) -> CheckpointLoadStatus:
+    """Restores ``root`` (node 0 of the object graph) and what hangs from it from ``reader``;
+    the status says what matched.
+
+    Raises:
+        CheckpointError: the checkpoint cannot be read or a value does not fit its target;
+            nothing is assigned then.
+    """
+    restoration = Restoration(reader)
+    restoration.bind(root, 0)
+    return CheckpointLoadStatus(restoration, root)
+
+
 class CheckpointLoadStatus:
     """What ``Checkpoint.restore``/``read`` matched, with TensorFlow's assertions."""
 

@@ -280,3 +280,12 @@ def test_every_tensorflow_slice_key_in_the_fixtures_round_trips():
             assert s in listed
             seen += 1
     assert seen > 0
+
+
+def test_slice_key_of_a_name_that_is_not_utf8():
+    """Names decoded from an index with surrogateescape (bytes that are not UTF-8) encode
+    back to the same bytes in a slice key, instead of raising UnicodeEncodeError (found by
+    the fuzzer: a partitioned tensor with such a name)."""
+    name = b"w\xff".decode("utf-8", "surrogateescape")
+    key = encode_slice_key(name, TensorSlice((0,), (1,)))
+    assert b"w\xff" in key

@@ -43,6 +43,13 @@ paths as given, without appending ``model_checkpoint_path``, through
 ``<file>.tempstate-tfckpt-<16 hex digits>`` (fsynced, then the directory, with
 ``durable=True``); writers hold the state file's lock (:func:`state_lock`) meanwhile, under
 which the temporaries killed writers left are removed.
+
+On an object store (``fs=`` or ``storage_options=`` with a URL, as
+:func:`tfckpt.storage.location.locate` takes them) the state file is one object replaced by
+a single upload (:class:`~tfckpt.storage.remote_commit.RemoteCommit`): readers see the old
+file or the new one, never a part.  Write it after the checkpoint's index is published,
+so it never names an incomplete checkpoint.  There is no lock there: :func:`state_lock`
+holds nothing, and one writer per directory is the caller's job.
 """
 
 from __future__ import annotations
@@ -51,12 +58,19 @@ import contextlib
 import errno
 import os
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tfckpt.errors import DataLossError, StorageError
-from tfckpt.storage.commit import fsync_directory, reserved_final, storage_error, temporary_path
-from tfckpt.storage.location import LOCAL, Storage
+from tfckpt.storage.commit import (
+    LocalCommit,
+    fsync_directory,
+    reserved_final,
+    storage_error,
+    temporary_path,
+)
+from tfckpt.storage.location import LOCAL, Storage, commit_for, is_url, locate
 from tfckpt.storage.lock import FileLock
 
 STATE_FILENAME = "checkpoint"
@@ -85,9 +99,12 @@ def read_state(
     latest_filename: str | None = None,
     *,
     storage: Storage = LOCAL,
+    fs: Any = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> CheckpointState | None:
-    """Parses the state file of ``checkpoint_dir`` (on ``storage``: local files unless
-    given, see :func:`tfckpt.storage.location.locate`); None when there is none.
+    """Parses the state file of ``checkpoint_dir`` (on ``storage``, or where an fsspec URL,
+    ``fs`` or ``storage_options`` say, as :func:`tfckpt.storage.location.locate` takes
+    them; local files otherwise); None when there is none.
 
     Relative paths in the file are returned joined to ``checkpoint_dir`` (as TensorFlow's
     ``get_checkpoint_state`` does).  A file that is not a text CheckpointState raises
@@ -99,6 +116,8 @@ def read_state(
     from tfckpt.proto import checkpoint_state_pb2
 
     directory = os.fspath(checkpoint_dir)
+    if storage is LOCAL and (fs is not None or storage_options or is_url(directory)):
+        storage, directory = locate(directory, fs=fs, storage_options=storage_options)
     path = storage.join(directory, latest_filename or STATE_FILENAME)
     raw = storage.read_small(path, MAX_STATE_FILE_BYTES + 1)
     if raw is None:
@@ -166,25 +185,48 @@ def write_state(
     latest_filename: str | None = None,
     *,
     durable: bool = False,
+    fs: Any = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> str:
     """Atomically replaces the state file of ``checkpoint_dir``; returns its path.
 
     Paths are written as given (pass paths relative to the directory for a movable
     directory, as CheckpointManager does).  ``durable=True`` fsyncs the file before it
     replaces the old one and the directory after, so the new state survives a power loss.
+    ``checkpoint_dir`` may be an fsspec URL (with ``storage_options``) or a path on the
+    fsspec filesystem ``fs``: the file is then replaced by one upload (see the module).
 
     Raises:
-        StorageError: the file could not be written (``errno`` says why) or its path is a
-            directory; the state file is unchanged.
+        StorageError: the file could not be written (``errno`` says why: ``EACCES`` for a
+            store refusing access) or its path is a directory; the state file is unchanged.
+
+    Example::
+
+        write_state("s3://bucket/run", "ckpt-2", ["ckpt-1", "ckpt-2"], [1.0, 2.0])
     """
-    path = state_path(checkpoint_dir, latest_filename)
     text = format_state(
         model_checkpoint_path,
         all_model_checkpoint_paths,
         all_model_checkpoint_timestamps,
         last_preserved_timestamp,
     )
-    check_state_path(checkpoint_dir, latest_filename)
+    check_state_path(checkpoint_dir, latest_filename, fs=fs, storage_options=storage_options)
+    path, commit = commit_for(
+        state_path(checkpoint_dir, latest_filename),
+        fs=fs,
+        storage_options=storage_options,
+        durable=durable,
+    )
+    if not isinstance(commit, LocalCommit):
+        # One file: the upload replaces the old object whole (the commit deletes nothing).
+        try:
+            commit.create(path).write(text.encode("utf-8"))
+            commit.publish()
+        except BaseException:
+            commit.abort()
+            raise
+        return path
+    # Locally one os.replace is atomic (LocalCommit would set the old file aside first).
     directory = os.path.dirname(path) or "."
     temp = temporary_path(path, secrets.token_hex(8))
     try:
@@ -207,16 +249,27 @@ def write_state(
 
 
 def check_state_path(
-    checkpoint_dir: str | os.PathLike[str], latest_filename: str | None = None
+    checkpoint_dir: str | os.PathLike[str],
+    latest_filename: str | None = None,
+    *,
+    fs: Any = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Raises StorageError (``errno.EISDIR``) when the state file's path is a directory,
-    before anything is written."""
+    before anything is written (on the store that ``fs``/``storage_options`` give, as
+    :func:`write_state` takes them).
+
+    Raises:
+        StorageError: it is a directory.
+        CheckpointError: the store cannot be asked (access denied...).
+    """
     path = state_path(checkpoint_dir, latest_filename)
-    if os.path.isdir(path):
+    storage, where = locate(path, fs=fs, storage_options=storage_options)
+    if storage.isdir(where):
         raise StorageError(
             "the checkpoint state file's path is a directory: move it away, or name another "
             "state file (latest_filename)",
-            path=path,
+            path=where,
             errno=errno.EISDIR,
         )
 
@@ -228,9 +281,15 @@ def state_lock(
     *,
     wait: float = 0.0,
     what: str = "writer",
+    fs: Any = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Iterator[None]:
     """Holds the lock of the directory's state file (waiting up to ``wait`` seconds) and
     removes the temporaries of it that killed writers left.
+
+    On an object store (``fs``/``storage_options`` as :func:`write_state` takes them)
+    there is no lock to take: it holds nothing (one writer per directory is the caller's
+    job there).
 
     Raises:
         ConcurrentWriteError: another writer (a CheckpointManager saving, or another state
@@ -238,6 +297,10 @@ def state_lock(
         StorageError: the lock file cannot be made.
     """
     path = state_path(checkpoint_dir, latest_filename)
+    storage, path = locate(path, fs=fs, storage_options=storage_options)
+    if storage.remote:
+        yield
+        return
     with FileLock.acquire(path, wait=wait, what=what) as lock:
         if lock.inherited:  # a writer died holding it: its temporary may be there
             _remove_state_temporaries(path)

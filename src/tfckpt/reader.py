@@ -172,7 +172,14 @@ class CheckpointReader:
             yield name, self.get_tensor(name)
 
     def close(self) -> None:
-        """Closes the data files (arrays already returned stay valid)."""
+        """Closes the data files (arrays already returned stay valid, ``copy=False`` views
+        included: the memory map goes with the last of them).
+
+        Safe while other threads read: a read in flight completes with correct values and
+        its file is closed when it is done.  A read after close opens the file again (as
+        TensorFlow's reader, which has no close, always reads).  A reader that is never
+        closed releases its files when it is garbage.
+        """
         self._backend.close()
 
     def __enter__(self) -> CheckpointReader:

@@ -130,7 +130,7 @@ def encode_slice_key(name: str, tensor_slice: TensorSlice) -> bytes:
     """The key under which a slice of tensor ``name`` is stored."""
     parts = [
         ordered_code.write_num_increasing(0),
-        ordered_code.write_string(name.encode("utf-8")),
+        ordered_code.write_string(name.encode("utf-8", "surrogateescape")),
         ordered_code.write_num_increasing(tensor_slice.rank),
     ]
     for start, length in zip(tensor_slice.starts, tensor_slice.lengths):

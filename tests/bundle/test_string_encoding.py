@@ -122,3 +122,32 @@ def test_varints_of_uint8_lengths_of_two_bytes():
     """uint8 lengths of 128 and more take two varint bytes."""
     lengths = np.array([0, 127, 128, 200, 255], np.uint8)
     assert encode_varints(lengths) == b"".join(encode_varint(int(n)) for n in lengths)
+
+
+@pytest.mark.parametrize("position", [0, 1, 4095, 4096, 4097, 9000])
+def test_string_chunks_switch_to_wide_lengths_inside_any_chunk(position):
+    """The first length of 256 or more may come anywhere (first element, a chunk's first or
+    last element, mid-chunk): the lengths measured so far are kept, the rest are uint64, and
+    the bytes and the entry CRC (the body's CRC combined behind the head's) are exact."""
+    strings = [bytes([i % 251]) * (i % 61) for i in range(10_000)]
+    strings[position] = b"w" * 300
+    chunks, crc = encode_string_chunks(strings)
+    data = b"".join(chunks)
+    assert (data, crc) == _joined(strings)
+    assert decode_strings(data, len(strings)) == (strings, crc)
+
+
+def test_string_chunks_of_only_empty_strings_and_of_none():
+    """Empty strings (a body of 0 bytes: the CRC is the head's) and no strings at all."""
+    for strings in ([b""] * 5000, []):
+        chunks, crc = encode_string_chunks(strings)
+        assert (b"".join(chunks), crc) == _joined(strings)
+
+
+def test_string_chunks_reject_a_bad_element_in_a_later_chunk():
+    """An element that is not bytes-like past the first chunk is still a TypeError."""
+    for bad in ("text", 7):
+        strings: list = [b"ok"] * 5000
+        strings[4500] = bad
+        with pytest.raises(TypeError):
+            encode_string_chunks(strings)

@@ -267,10 +267,41 @@ def test_bad_selections_are_usage_errors(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_keras_weights_files_are_explained(tmp_path):
-    """A .weights.h5 output is refused with the reason (exit 1)."""
+def test_keras_weights_file_from_a_keras_checkpoint(tmp_path):
+    """A Keras 3 model's checkpoint to .weights.h5 through the console script (loading it
+    into Keras: tests/tf/test_keras_h5_interop.py); --keras-class names hand-named layers."""
+    h5py = pytest.importorskip("h5py")
+    out = tmp_path / "model.weights.h5"
+    keras = FIXTURES / "objects" / "keras_checkpoint" / "ckpt-1"
+    done = run(
+        "convert",
+        keras,
+        out,
+        "--keras-class",
+        "hidden=Dense",
+        "--keras-class",
+        "out=Dense",
+        "--json",
+        script=True,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["format"] == "keras" and report["tensors"][0] == "layers/dense/vars/0"
+    with h5py.File(out, "r") as f:
+        assert sorted(f["layers"]) == ["dense", "dense_1"]
+        assert f["layers/dense_1/vars/0"].shape == (4, 2)
+    one_line_error(run("convert", keras, tmp_path / "m.weights.h5", "--keras-class", "x"), 2)
+
+
+def test_keras_weights_files_need_a_keras_graph(tmp_path):
+    """A checkpoint that is not a Keras model's, or a Keras output without the name Keras
+    reads, is refused in one line, nothing written."""
+    pytest.importorskip("h5py")
     line = one_line_error(run("convert", OBJECT_BASED, tmp_path / "model.weights.h5"), 1)
-    assert "Keras" in line and "save_weights" in line
+    assert "Keras model" in line and "--keras-model" in line
+    line = one_line_error(run("convert", OBJECT_BASED, tmp_path / "model.h5"), 2)
+    assert ".weights.h5" in line
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_json_summary(tmp_path):

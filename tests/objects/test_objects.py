@@ -922,12 +922,6 @@ def test_restore_missing_checkpoint_raises(tmp_path):
         tfckpt.Checkpoint(a=np.zeros(1)).restore(os.path.join(tmp_path, "nothing-1"))
 
 
-def test_restore_name_based_checkpoint_is_unsupported(tmp_path):
-    prefix = tfckpt.save_tensors(tmp_path / "v1", {"w": np.ones(2)})
-    with pytest.raises(tfckpt.UnsupportedError):
-        tfckpt.Checkpoint(w=np.zeros(2)).restore(prefix)
-
-
 # -- deferred restoration --------------------------------------------------------------------
 
 

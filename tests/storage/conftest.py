@@ -21,6 +21,7 @@ import tfckpt
 from tests.storage.servers import (
     CountingProxy,
     RangeHTTPServer,
+    RecordingProxy,
     free_port,
     start_gcs_emulator,
     start_moto,
@@ -220,4 +221,82 @@ def store(request: pytest.FixtureRequest) -> ObjectStore:
     """Each object store in turn (moto's S3, the GCS emulator), its counts reset."""
     server: ObjectStore = request.getfixturevalue(f"{request.param}_server")
     server.proxy.reset()
+    return server
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+@dataclass
+class WriteStore:
+    """An object store for writers: ``storage_options`` talk to the server through
+    ``recorder`` (a :class:`RecordingProxy`, which logs every upload and can refuse
+    requests); ``direct`` talks to the server itself (to look behind the writer's back)."""
+
+    protocol: str
+    recorder: RecordingProxy
+    direct: Any
+    storage_options: dict[str, Any]
+
+    def url(self, path: str) -> str:
+        return f"{self.protocol}://{BUCKET}/{path}"
+
+    def reset(self) -> None:
+        """Forgets the recorder's log and refusals.  For GCS the recorder then answers a
+        resumable session's cancellation (DELETE) as GCS does, 499, which the emulator
+        does not implement (it answers 501, which gcsfs retries for half a minute)."""
+        self.recorder.reset()
+        if self.protocol == "gs":
+            self.recorder.refuse(
+                lambda method, target: method == "DELETE" and "upload_id=" in target,
+                status=499,
+                content_type="text/plain",
+            )
+
+    def objects(self, under: str) -> list[str]:
+        """The names of the objects below ``under`` in the bucket, as the server lists
+        them now."""
+        self.direct.invalidate_cache()
+        found = self.direct.find(f"{BUCKET}/{under}")
+        return sorted(name.rsplit("/", 1)[-1] for name in found)
+
+
+def _write_store(server: ObjectStore, options: Any) -> WriteStore:
+    recorder = RecordingProxy(server.proxy.target)
+    return WriteStore(server.protocol, recorder, server.direct, options(recorder.endpoint))
+
+
+@pytest.fixture(scope="session")
+def s3_write_server(s3_server: ObjectStore) -> Any:
+    def options(endpoint: str) -> dict[str, Any]:
+        return {
+            "key": "testing",
+            "secret": "testing",
+            # One attempt per request: the tests' refusals are answered at once.
+            "config_kwargs": {"retries": {"max_attempts": 1}},
+            "client_kwargs": {"endpoint_url": endpoint, "region_name": REGION},
+        }
+
+    store = _write_store(s3_server, options)
+    yield store
+    store.recorder.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_write_server(gcs_server: ObjectStore) -> Any:
+    def options(endpoint: str) -> dict[str, Any]:
+        return {"endpoint_url": endpoint, "token": "anon", "project": "tfckpt-test"}
+
+    store = _write_store(gcs_server, options)
+    store.reset()
+    yield store
+    store.recorder.stop()
+
+
+@pytest.fixture(params=["s3", "gcs"])
+def write_store(request: pytest.FixtureRequest) -> WriteStore:
+    """Each object store in turn, for writers (moto's S3, the GCS emulator), its log and
+    refusals reset."""
+    server: WriteStore = request.getfixturevalue(f"{request.param}_write_server")
+    server.reset()
     return server

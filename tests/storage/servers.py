@@ -10,6 +10,9 @@
   sent.  Requests are told apart by the blank line ending their headers, so it is exact
   for requests without bodies (GET, HEAD: everything a reader sends); uploads go to the
   server directly.
+- :class:`RecordingProxy`: an HTTP/1.1 reverse proxy in front of another server that logs
+  every exchange with its request body size (what writers upload, request by request) and
+  can answer in the server's place (403s, 500s) for the requests a test selects.
 - :func:`start_moto` and :func:`start_gcs_emulator` start the S3 and GCS servers.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import re
 import socket
 import threading
@@ -303,6 +307,185 @@ class CountingProxy:
             with contextlib.suppress(OSError):
                 sock.close()
         self._thread.join(timeout=5)
+
+
+@dataclass
+class Exchange:
+    """One request the :class:`RecordingProxy` passed on (or answered itself)."""
+
+    method: str
+    target: str  # path and query
+    status: int
+    sent: int  # request body bytes (an upload's size)
+    received: int  # response body bytes
+
+
+@dataclass
+class Refusal:
+    """Answer the next ``times`` requests that ``matches(method, target)`` selects with
+    ``status`` and ``body`` instead of passing them on."""
+
+    matches: Callable[[str, str], bool]
+    times: int
+    status: int
+    body: bytes
+    content_type: str
+
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "te", "upgrade"}
+
+
+class RecordingProxy:
+    """An HTTP/1.1 reverse proxy on 127.0.0.1 in front of ``target`` (see the module).
+
+    Request bodies are read whole (Content-Length or chunked) and passed on with their
+    length; responses are passed back whole.  ``Expect: 100-continue`` is answered by the
+    proxy.  Object stores that return upload URLs built from the Host header (the GCS
+    emulator's resumable sessions) keep the client talking to the proxy.
+    """
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.exchanges: list[Exchange] = []
+        self.refusals: deque[Refusal] = deque()
+        self._lock = threading.Lock()
+        self._upstreams: set[http.client.HTTPConnection] = set()
+        handler = type("Handler", (_ProxyHandler,), {"owner": self})
+        self._server = ThreadingHTTPServer((LOCALHOST, 0), handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{LOCALHOST}:{self.port}"
+
+    def refuse(
+        self,
+        matches: Callable[[str, str], bool],
+        *,
+        status: int,
+        times: int = 1 << 30,
+        body: bytes = b"",
+        content_type: str = "application/xml",
+    ) -> None:
+        with self._lock:
+            self.refusals.append(Refusal(matches, times, status, body, content_type))
+
+    def reset(self) -> None:
+        """Forgets the exchanges and refusals."""
+        with self._lock:
+            self.exchanges.clear()
+            self.refusals.clear()
+
+    def log(self) -> list[Exchange]:
+        with self._lock:
+            return list(self.exchanges)
+
+    def _take_refusal(self, method: str, target: str) -> Refusal | None:
+        with self._lock:
+            for refusal in self.refusals:
+                if refusal.times > 0 and refusal.matches(method, target):
+                    refusal.times -= 1
+                    return refusal
+        return None
+
+    def _record(self, exchange: Exchange) -> None:
+        with self._lock:
+            self.exchanges.append(exchange)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+        with self._lock:  # (servers that wait for their clients to hang up stop at once)
+            upstreams, self._upstreams = list(self._upstreams), set()
+        for connection in upstreams:
+            connection.close()
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    owner: RecordingProxy
+    _upstream: http.client.HTTPConnection | None = None
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._proxy()
+
+    do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = do_GET
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _proxy(self) -> None:
+        try:
+            self._pass_on()
+        except OSError:  # the client went away (a killed writer): nothing to answer
+            self.close_connection = True
+
+    def _pass_on(self) -> None:
+        owner = self.owner
+        method, target = self.command, self.path
+        body = self._read_body()
+        refusal = owner._take_refusal(method, target)
+        if refusal is not None:
+            owner._record(Exchange(method, target, refusal.status, len(body), 0))
+            self.send_response(refusal.status)
+            self.send_header("Content-Type", refusal.content_type)
+            self.send_header("Content-Length", str(len(refusal.body)))
+            self.end_headers()
+            if method != "HEAD":
+                self.wfile.write(refusal.body)
+            return
+        headers = [(k, v) for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP]
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        if body or method in ("PUT", "POST", "PATCH"):
+            headers.append(("Content-Length", str(len(body))))
+        for attempt in range(2):  # (a kept-alive upstream connection may have been closed)
+            if self._upstream is None:
+                self._upstream = http.client.HTTPConnection(*owner.target, timeout=60)
+                with owner._lock:
+                    owner._upstreams.add(self._upstream)
+            try:
+                self._upstream.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+                for key, value in headers:
+                    self._upstream.putheader(key, value)
+                self._upstream.endheaders(body or None)
+                response = self._upstream.getresponse()
+                data = response.read()
+                break
+            except (OSError, http.client.HTTPException):
+                self._upstream.close()
+                self._upstream = None
+                if attempt:
+                    raise
+        owner._record(Exchange(method, target, response.status, len(body), len(data)))
+        self.send_response(response.status)
+        for key, value in response.getheaders():
+            if key.lower() in _HOP_BY_HOP or (key.lower() == "content-length" and method != "HEAD"):
+                continue
+            self.send_header(key, value)
+        if method != "HEAD":
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        else:
+            self.end_headers()
 
 
 def start_moto() -> Any:

@@ -11,6 +11,11 @@ Workloads (``workloads.py``, fixed seeds) are generated into a scratch directory
 
     W1  1 GiB of float32 in 16 tensors            W3  one string tensor of 1,000,000 strings
     W2  20,000 small float32 tensors              W4  NumpyState with 8 arrays, 256 MiB
+    W5  BERT-base: 206 weights, Adam slots, global_step (463 entries, 421 MiB)
+
+W1 is also saved in 128 MiB shards (MaxShardSizePolicy) and asynchronously (the blocking
+part, and save + sync(), beside np.copy of the arrays and a synchronous save); W5 is read
+the way Hugging Face's BERT loader reads it (list_variables, then load_variable per name).
 
 Each library writes every workload once in its own format (the last timed save is the file
 the read benchmarks use); tfckpt and TensorFlow also read each other's V2 files.

@@ -76,3 +76,18 @@ def check_numpy_state_checkpoint(prefix: str, man: dict[str, Any], what: str) ->
             for name in man["order"]
         }
     check_tensors(got, man, what)
+
+
+def check_loaded_weights(got: dict[str, Any], man: dict[str, Any], what: str) -> None:
+    """A BERT loader's result: exactly the names it does not skip, each with its contents."""
+    from .workloads import hf_loaded
+
+    loaded = {name: info for name, info in man["tensors"].items() if hf_loaded(name)}
+    check_tensors(got, {**man, "tensors": loaded}, what)
+
+
+def check_bundle(prefix: str, man: dict[str, Any], what: str) -> None:
+    """A flat checkpoint (sharded or not) read back whole with tfckpt."""
+    import tfckpt
+
+    check_tensors(tfckpt.load_tensors(prefix), man, what)

@@ -61,6 +61,10 @@ class Paths:
         self.ns_tfckpt = os.path.join(wdir, "ns_tfckpt", "ckpt")
         self.ns_tf = os.path.join(wdir, "ns_tf", "ckpt")
         self.raw_out = os.path.join(wdir, "raw", "out.bin")
+        self.sharded_tfckpt = os.path.join(wdir, "sharded_tfckpt", "ckpt")
+        self.sharded_obj_tfckpt = os.path.join(wdir, "sharded_obj_tfckpt", "ckpt")
+        self.sharded_tf = os.path.join(wdir, "sharded_tf", "ckpt")
+        self.async_dir = os.path.join(wdir, "async")
 
 
 class Ctx:
@@ -78,6 +82,10 @@ class Ctx:
         from . import workloads  # imports numpy: only when a row needs the data
 
         return workloads.generate(self.wl, self.scale)
+
+    def max_shard_size(self) -> int:
+        """The shard size of the sharded-save rows: 128 MiB at scale 1."""
+        return max(1 << 20, int((128 << 20) * self.scale))
 
     def raw_source(self) -> str:
         """The tfckpt data file the raw rows read and write the bytes of."""

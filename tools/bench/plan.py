@@ -10,10 +10,24 @@ SECTIONS = {
     "save_obj": "save object-based (Checkpoint(**arrays).write)",
     "ns_save": "NumpyState save (Checkpoint(state=NumpyState).write)",
     "ns_restore": "NumpyState restore (fresh NumpyState, Checkpoint.read)",
+    "save_sharded": "save in shards of at most 128 MiB x scale (MaxShardSizePolicy)",
+    "save_async": "object-based save: synchronous, and asynchronous (blocking part; + sync())",
+    "load_var": "list_variables, then load_variable per weight (Hugging Face's BERT loader)",
 }
 
 RAW_READ = ["raw_readinto", "raw_readinto_crc", "raw_readinto_crc_fresh", "raw_crc"]
 RAW_WRITE = ["raw_write", "raw_write_fsync"]
+# Checkpoint.save of W1: synchronous, the blocking part of an async save, async save + sync();
+# np.copy of the arrays is what the blocking part is held to.
+_ASYNC_SAVE = [
+    "tfckpt",
+    "tfckpt_async_block",
+    "tfckpt_async_total",
+    "numpy_copy",
+    "tf",
+    "tf_async_block",
+    "tf_async_total",
+]
 
 _FLAT_SAVE = ["tfckpt", "tfckpt_durable", "tf", "safetensors", "numpy", *RAW_WRITE]
 _FLAT_READ = [
@@ -37,6 +51,8 @@ PLAN: dict[str, list[tuple[str, list[str]]]] = {
         ("read", _FLAT_READ),
         ("read_zc", _ZERO_COPY_READ),
         ("save_obj", ["tfckpt", "tf"]),
+        ("save_sharded", ["tfckpt", "tfckpt_obj", "tf"]),
+        ("save_async", _ASYNC_SAVE),
     ],
     "W2": [
         ("save", _FLAT_SAVE),
@@ -64,12 +80,21 @@ PLAN: dict[str, list[tuple[str, list[str]]]] = {
             ],
         ),
     ],
+    "W5": [
+        ("save", ["tfckpt", "tf"]),
+        ("load_var", ["tfckpt", "tf", "tfckpt_cold"]),
+    ],
 }
 
 WORKLOAD_NOTES = {
     "W3": [
         "safetensors: skipped (the format has no string dtype).",
         "numpy: np.save of the object array needs allow_pickle=True (pickle).",
+    ],
+    "W5": [
+        "load_var: one pass of Hugging Face's load_tf_weights_in_bert pattern: list_variables "
+        "once, then load_variable(path, name) for each of the 206 names it does not skip "
+        "(adam_m, adam_v, global_step); each library reads its own file.",
     ],
     "W4": [
         "safetensors / numpy rows store the 8 arrays flat (save_file / np.save per "
@@ -89,6 +114,13 @@ LIB_LABEL = {
     "safetensors_get_tensor": "safetensors",
     "safetensors_mmap": "safetensors",
     "numpy": "numpy",
+    "numpy_copy": "numpy",
+    "tfckpt_obj": "tfckpt",
+    "tfckpt_async_block": "tfckpt",
+    "tfckpt_async_total": "tfckpt",
+    "tfckpt_cold": "tfckpt",
+    "tf_async_block": "TF",
+    "tf_async_total": "TF",
 }
 
 OP_LABEL: dict[tuple[str, str], str | None] = {
@@ -122,6 +154,19 @@ OP_LABEL: dict[tuple[str, str], str | None] = {
     ("ns_restore", "tf"): "TF-Agents-style NumpyState + tf.train.Checkpoint.read",
     ("ns_restore", "safetensors_load_file"): "load_file (flat reference)",
     ("ns_restore", "numpy"): "np.load per array (flat reference)",
+    ("save_sharded", "tfckpt"): "save_tensors(max_shard_size=...)",
+    ("save_sharded", "tfckpt_obj"): "Checkpoint.write(options=...MaxShardSizePolicy)",
+    ("save_sharded", "tf"): "tf.train.Checkpoint.write(options=...MaxShardSizePolicy)",
+    ("save_async", "tfckpt"): "tfckpt.Checkpoint.save (synchronous)",
+    ("save_async", "tfckpt_async_block"): "Checkpoint.save(enable_async=True): blocking part",
+    ("save_async", "tfckpt_async_total"): "Checkpoint.save(enable_async=True) + sync()",
+    ("save_async", "numpy_copy"): "np.copy of every array (the snapshot's floor)",
+    ("save_async", "tf"): "tf.train.Checkpoint.save (synchronous)",
+    ("save_async", "tf_async_block"): "tf.train.Checkpoint.save(enable_async): blocking",
+    ("save_async", "tf_async_total"): "tf.train.Checkpoint.save(enable_async) + sync()",
+    ("load_var", "tfckpt"): "tfckpt.tf_compat.train list_variables + load_variable",
+    ("load_var", "tfckpt_cold"): "the same, the reader cache cleared before each pass",
+    ("load_var", "tf"): "tf.train.list_variables + tf.train.load_variable",
 }
 
 RAW_LABEL = {
@@ -137,7 +182,7 @@ RAW_LABEL = {
 
 def needed_module(lib: str) -> str | None:
     """The peer module a row needs (None: tfckpt, numpy or raw only)."""
-    if lib in ("tf", "tf_xtfckpt"):
+    if lib == "tf" or lib.startswith("tf_"):
         return "tensorflow"
     if lib.startswith("safetensors"):
         return "safetensors"

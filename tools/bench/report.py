@@ -116,13 +116,17 @@ def print_targets(targets: list[dict[str, Any]], scale: float, tfckpt_fsyncs: bo
         )
     for t in targets:
         status = {True: "MET", False: "NOT MET", None: "n/a"}[t["met"]]
+        if t.get("info") and t["value"] is not None:
+            status = "info"
         extra = f"  ({t['why']})" if t.get("why") else ""
         print(
             f"  [{status:^7}] {t['target']:<76} goal {t['goal']:<12} measured {t['shown']}{extra}"
         )
     met = sum(1 for t in targets if t["met"] is True)
     missed = sum(1 for t in targets if t["met"] is False)
-    print(f"  {met} met, {missed} not met, {len(targets) - met - missed} not measured")
+    info = sum(1 for t in targets if t.get("info") and t["value"] is not None)
+    unmeasured = len(targets) - met - missed - info
+    print(f"  {met} met, {missed} not met, {unmeasured} not measured, {info} reported")
     print(
         "  raw-limit ceiling = peer time / raw hardware-limit time: the ratio tfckpt would reach "
         "if it ran at that limit."

@@ -67,6 +67,13 @@ def _same_files(a_prefix: str, b_prefix: str) -> bool | None:
     return all(filecmp.cmp(x, y, shallow=False) for x, y in pairs)
 
 
+def _data_files(prefix: str) -> list[str]:
+    folder, base = os.path.split(prefix)
+    if not os.path.isdir(folder):
+        return []
+    return sorted(n for n in os.listdir(folder) if n.startswith(base + ".data-"))
+
+
 def _generate(wl: str, base_spec: dict[str, Any], results_dir: str, env: dict[str, str]) -> Any:
     """Writes the workload's SHA-256 manifest (in a worker) and returns it."""
     progress(f"[{wl}] generating workload and its SHA-256 manifest")
@@ -148,6 +155,23 @@ def _after_section(
                 "tfckpt save_tensors and TF SaveV2 files are "
                 + ("byte-identical." if same else "NOT byte-identical.")
             )
+    if section == "save_sharded":
+        counts = []
+        for label, prefix in (
+            ("tfckpt save_tensors", paths.sharded_tfckpt),
+            ("tfckpt Checkpoint.write", paths.sharded_obj_tfckpt),
+            ("TF Checkpoint.write", paths.sharded_tf),
+        ):
+            shards = _data_files(prefix)
+            if shards:
+                counts.append(f"{label} {len(shards)}")
+        if counts:
+            notes.append("sharded saves, data files: " + ", ".join(counts) + ".")
+        if not keep:
+            for d in (paths.sharded_tfckpt, paths.sharded_obj_tfckpt, paths.sharded_tf):
+                shutil.rmtree(os.path.dirname(d), ignore_errors=True)
+    if section == "save_async" and not keep:
+        shutil.rmtree(paths.async_dir, ignore_errors=True)
     if section == "ns_save":
         same = _same_files(paths.ns_tfckpt, paths.ns_tf)
         if same is not None:

@@ -4,6 +4,9 @@ W1  1 GiB of float32 in 16 tensors
 W2  20,000 small float32 tensors (64-4096 elements) with model-like names
 W3  one string tensor of 1,000,000 byte strings of 0-64 bytes
 W4  8 arrays of mixed dtypes, 256 MiB in all, saved through NumpyState
+W5  a BERT-base checkpoint: its 206 weights with BERT-base names and shapes (421 MiB),
+    Adam slots (adam_m, adam_v) of the 128 one-dimensional ones and global_step: 463
+    entries, the index Hugging Face's load_tf_weights_in_bert reads name by name
 
 Every size is multiplied by ``scale``.  ``digest`` gives the SHA-256 the benchmark checks
 every library's reads against.
@@ -20,7 +23,7 @@ SEED = 20240611
 MIB = 1 << 20
 GIB = 1 << 30
 
-WORKLOADS = ("W1", "W2", "W3", "W4")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
 
 _W2_KINDS = ("dense/kernel", "dense/bias", "layer_norm/gamma", "layer_norm/beta")
 _W4_DTYPES = ("float32", "float64", "float16", "int64", "int32", "int16", "uint8", "bool")
@@ -39,12 +42,15 @@ def title(key: str, scale: float) -> str:
         return f"W3: one string tensor of {_count(1_000_000, scale):,} strings of 0-64 bytes"
     if key == "W4":
         return f"W4: NumpyState, 8 arrays of mixed dtypes, {256 * scale:.1f} MiB"
+    if key == "W5":
+        rows = "" if scale == 1 else f" (first dimensions x {scale:g})"
+        return f"W5: BERT-base weights, Adam slots and global_step, 463 entries{rows}"
     raise KeyError(key)
 
 
 def generate(key: str, scale: float) -> dict[str, np.ndarray]:
     """The workload's tensors, in save order."""
-    return {"W1": _w1, "W2": _w2, "W3": _w3, "W4": _w4}[key](scale)
+    return {"W1": _w1, "W2": _w2, "W3": _w3, "W4": _w4, "W5": _w5}[key](scale)
 
 
 def _w1(scale: float) -> dict[str, np.ndarray]:
@@ -103,6 +109,65 @@ def _w4(scale: float) -> dict[str, np.ndarray]:
             info = np.iinfo(dtype)
             value = rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
         out[f"buffer{i}_{name}"] = value
+    return out
+
+
+def bert_base_shapes() -> dict[str, tuple[int, ...]]:
+    """The weights of Google's BERT-base checkpoints (bert_model.ckpt), names and shapes."""
+    hidden, intermediate, vocab = 768, 3072, 30522
+    shapes: dict[str, tuple[int, ...]] = {
+        "bert/embeddings/word_embeddings": (vocab, hidden),
+        "bert/embeddings/position_embeddings": (512, hidden),
+        "bert/embeddings/token_type_embeddings": (2, hidden),
+        "bert/embeddings/LayerNorm/gamma": (hidden,),
+        "bert/embeddings/LayerNorm/beta": (hidden,),
+    }
+    for i in range(12):
+        layer = f"bert/encoder/layer_{i}"
+        for part in ("query", "key", "value"):
+            shapes[f"{layer}/attention/self/{part}/kernel"] = (hidden, hidden)
+            shapes[f"{layer}/attention/self/{part}/bias"] = (hidden,)
+        shapes[f"{layer}/attention/output/dense/kernel"] = (hidden, hidden)
+        shapes[f"{layer}/attention/output/dense/bias"] = (hidden,)
+        shapes[f"{layer}/attention/output/LayerNorm/gamma"] = (hidden,)
+        shapes[f"{layer}/attention/output/LayerNorm/beta"] = (hidden,)
+        shapes[f"{layer}/intermediate/dense/kernel"] = (hidden, intermediate)
+        shapes[f"{layer}/intermediate/dense/bias"] = (intermediate,)
+        shapes[f"{layer}/output/dense/kernel"] = (intermediate, hidden)
+        shapes[f"{layer}/output/dense/bias"] = (hidden,)
+        shapes[f"{layer}/output/LayerNorm/gamma"] = (hidden,)
+        shapes[f"{layer}/output/LayerNorm/beta"] = (hidden,)
+    shapes["bert/pooler/dense/kernel"] = (hidden, hidden)
+    shapes["bert/pooler/dense/bias"] = (hidden,)
+    shapes["cls/predictions/transform/dense/kernel"] = (hidden, hidden)
+    shapes["cls/predictions/transform/dense/bias"] = (hidden,)
+    shapes["cls/predictions/transform/LayerNorm/gamma"] = (hidden,)
+    shapes["cls/predictions/transform/LayerNorm/beta"] = (hidden,)
+    shapes["cls/predictions/output_bias"] = (vocab,)
+    shapes["cls/seq_relationship/output_weights"] = (2, hidden)
+    shapes["cls/seq_relationship/output_bias"] = (2,)
+    return shapes
+
+
+# What Hugging Face's load_tf_weights_in_bert skips (modeling_bert.py): optimizer state.
+HF_SKIPPED = ("adam_v", "adam_m", "AdamWeightDecayOptimizer", "global_step")
+
+
+def hf_loaded(name: str) -> bool:
+    """Whether load_tf_weights_in_bert loads the variable ``name``."""
+    return not any(part in HF_SKIPPED for part in name.split("/"))
+
+
+def _w5(scale: float) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for i, (name, shape) in enumerate(bert_base_shapes().items()):
+        scaled = (max(1, round(shape[0] * scale)), *shape[1:])
+        rng = np.random.default_rng([SEED, 5, i])
+        out[name] = rng.random(scaled, dtype=np.float32)
+        if len(shape) == 1:
+            for slot in ("adam_m", "adam_v"):
+                out[f"{name}/{slot}"] = np.zeros(scaled, np.float32)
+    out["global_step"] = np.array(1000, np.int64)
     return out
 
 

@@ -1,6 +1,7 @@
 """The bundle layer: TensorFlow's TensorBundle (V2) checkpoint format.
 
-``reader`` and ``writer`` read and write bundles, ``entries`` decodes the index entries,
+``reader`` and ``writer`` read and write bundles (``sharding`` plans sharded saves: TensorFlow's
+MaxShardSizePolicy layout, or N shards), ``entries`` decodes the index entries,
 ``strings`` encodes string tensors, ``merge`` combines the bundles of several writers and
 ``naming`` spells the file names.  The format is described below, each rule with its
 TensorFlow source (in the tensorflow/tensorflow repository, under tensorflow/core/ unless a
@@ -195,6 +196,7 @@ not ``""`` or whose ``endianness`` is neither 0 nor 1 (TensorFlow reads that as 
 """
 
 from tfckpt.bundle.reader import BundleReader
-from tfckpt.bundle.writer import BundleWriter
+from tfckpt.bundle.sharding import MaxShardSizePolicy
+from tfckpt.bundle.writer import BundleWriter, save_tensors
 
-__all__ = ["BundleReader", "BundleWriter"]
+__all__ = ["BundleReader", "BundleWriter", "MaxShardSizePolicy", "save_tensors"]

@@ -10,10 +10,11 @@ layout (dtype, shape, shard, offset, size, crc32c, each at most once).  Anything
 marks the entry *irregular*: :class:`tfckpt.bundle.entries.EntryTable` then decodes it with
 protobuf, so the columns are a cache of protobuf's reading, never a second opinion.
 
-*Encoding* (:func:`encode_entries`, :func:`encode_header`): exactly the bytes of protobuf's
-``SerializeToString(deterministic=True)``: fields in number order, proto3 scalars omitted
-when zero, the shape message present even when empty (a scalar's); dtype and shape from a
-cache (models repeat a few shapes), the scalar fields of all entries together with NumPy.
+*Encoding* (:func:`encode_entries`, :func:`encode_entries_joined`, :func:`encode_header`):
+exactly the bytes of protobuf's ``SerializeToString(deterministic=True)``: fields in number
+order, proto3 scalars omitted when zero, the shape message present even when empty (a
+scalar's); dtype and shape from a cache (models repeat a few shapes), the scalar fields of
+all entries together with NumPy, every entry a masked row of one byte matrix.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ import functools
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from tfckpt import checksum
 from tfckpt.proto import tensor_bundle_pb2, tensor_slice_pb2
 from tfckpt.table.bulk import decode_varints
-from tfckpt.table.format import encode_varint
+from tfckpt.table.format import encode_varint, varint_lengths
+from tfckpt.table.writer import JoinedValues
 from tfckpt.tensor_slice import TensorSlice
 
 _INT32_LIMIT = 1 << 31
@@ -298,7 +301,8 @@ EntryFields = tuple[int, tuple[int, ...], int, int, int, int, tuple[TensorSlice,
 _VARINT_TAGS = (0x18, 0x20, 0x28)  # shard_id, offset, size
 _CRC32C_TAG = 0x35
 _SLICES_TAG = b"\x3a"
-_ROW_WIDTH = 3 * (1 + 10) + (1 + 4)  # three tagged varints of up to 10 bytes, the fixed32
+_VARINT_SHIFTS = np.arange(0, 70, 7, dtype=np.uint64)  # the 7-bit groups of a varint64
+_BYTE_COLUMNS = np.arange(10)
 
 
 def partitioned_entry(
@@ -314,24 +318,81 @@ def encode_entries(entries: Sequence[EntryFields]) -> list[bytes]:
 
     An entry with slices is stored without a checksum, as TensorFlow stores it.
     """
-    if not entries:
-        return []
+    data, lengths = encode_entries_joined(entries)
+    ends = np.cumsum(lengths).tolist()
+    return [data[a:b] for a, b in zip([0, *ends], ends)]
+
+
+def encode_entries_joined(entries: Sequence[EntryFields]) -> JoinedValues:
+    """:func:`encode_entries` concatenated, with each entry's length: no bytes object per
+    entry (what :meth:`tfckpt.table.writer.TableWriter.add_sorted` takes).
+
+    Each entry is a row of a byte matrix, a column group per field (dtype and shape from a
+    cache, then shard_id, offset, size and crc32c, each as tag and varint or fixed32); a mask
+    keeps each row's used bytes and the masked matrix, read in row order, is the encoding.
+    """
+    n = len(entries)
+    if n == 0:
+        return JoinedValues(b"", np.zeros(0, np.int64))
     dtypes, shapes, shard_ids, offsets, sizes, crcs, slices = zip(*entries)
+    heads = list(map(_dtype_and_shape, dtypes, shapes))
+    parts = [_joined_rows(b"".join(heads), np.fromiter(map(len, heads), np.int64, n))]
+    for tag, column in zip(_VARINT_TAGS, (shard_ids, offsets, sizes)):
+        if any(column):  # all zero: omitted everywhere
+            parts.append(_tagged_varints(tag, np.array(column, np.int64)))
     masked = checksum.mask_array(np.array(crcs, np.int64))
     partitioned = [i for i, s in enumerate(slices) if s] if any(slices) else []
     masked[partitioned] = 0  # proto3: a zero field is omitted
-    varint_columns = [
-        np.array(column, np.int64) if any(column) else None
-        for column in (shard_ids, offsets, sizes)
-    ]
-    blob, starts, stops = _scalar_fields(varint_columns, masked)
-    out = [
-        head + blob[start:stop]
-        for head, start, stop in zip(map(_dtype_and_shape, dtypes, shapes), starts, stops)
-    ]
-    for i in partitioned:
-        out[i] += b"".join(map(_slice_field, slices[i]))
-    return out
+    crc_rows = np.zeros((n, 5), np.uint8)
+    crc_rows[:, 0] = _CRC32C_TAG
+    crc_rows[:, 1:] = masked.astype("<u4").view(np.uint8).reshape(n, 4)
+    parts.append((crc_rows, np.where(masked != 0, 5, 0)))
+    rows = np.concatenate([matrix for matrix, _ in parts], axis=1)
+    # Column c of a part is kept where the row uses more than c of its bytes (the widths,
+    # compared as bytes: fields are at most 11 bytes wide, heads at most 255 here).
+    lengths = np.sum([used for _, used in parts], axis=0)
+    columns: list[np.ndarray]
+    used_bytes: list[np.ndarray]
+    if rows.shape[1] < 256:
+        columns = [np.arange(matrix.shape[1], dtype=np.uint8) for matrix, _ in parts]
+        used_bytes = [used.astype(np.uint8)[:, None] for _, used in parts]
+    else:
+        columns = [np.arange(matrix.shape[1]) for matrix, _ in parts]
+        used_bytes = [used[:, None] for _, used in parts]
+    keep = np.concatenate([c < u for c, u in zip(columns, used_bytes)], axis=1)
+    data = rows[keep].tobytes()
+    if partitioned:  # (rare: one entry per partitioned tensor) the slices follow the crc
+        ends = np.cumsum(lengths).tolist()
+        pieces = [data[a:b] for a, b in zip([0, *ends], ends)]
+        for i in partitioned:
+            pieces[i] += b"".join(map(_slice_field, slices[i]))
+            lengths[i] = len(pieces[i])
+        data = b"".join(pieces)
+    return JoinedValues(data, lengths)
+
+
+def _joined_rows(joined: bytes, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Byte strings given joined, one per row of a matrix as wide as the longest (the
+    bytes past a string's length are garbage the caller masks out), and their lengths."""
+    width = max(int(lengths.max()), 1)
+    starts = np.zeros(len(lengths), np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    padded = np.frombuffer(joined + bytes(width), np.uint8)
+    return sliding_window_view(padded, width)[starts], lengths
+
+
+def _tagged_varints(tag: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``tag`` and the varint of each value as matrix rows, and their used widths (0 where
+    the value is 0: proto3 omits it).  A negative value takes 10 bytes, its two's
+    complement, as protobuf encodes a negative int32 or int64 too."""
+    wide = values.astype(np.uint64)
+    width = varint_lengths(wide)
+    groups = ((wide[:, None] >> _VARINT_SHIFTS) & np.uint64(0x7F)).astype(np.uint8)
+    groups |= ((width - 1)[:, None] > _BYTE_COLUMNS).astype(np.uint8) << 7
+    rows = np.empty((len(values), 11), np.uint8)
+    rows[:, 0] = tag
+    rows[:, 1:] = groups
+    return rows, np.where(values != 0, 1 + width, 0)
 
 
 def encode_header(big_endian: bool = False, num_shards: int = 1) -> bytes:
@@ -346,49 +407,6 @@ def encode_header(big_endian: bool = False, num_shards: int = 1) -> bytes:
     )
     header.version.producer = 1
     return header.SerializeToString()
-
-
-def _scalar_fields(
-    varint_columns: list[np.ndarray | None], masked_crcs: np.ndarray
-) -> tuple[bytes, list[int], list[int]]:
-    """Fields 3 to 6 of every entry: entry i's are ``blob[starts[i]:stops[i]]``."""
-    n = len(masked_crcs)
-    rows = np.zeros((n, _ROW_WIDTH), np.uint8)
-    used = np.zeros(n, np.int64)  # bytes of each row filled so far
-    for tag, values in zip(_VARINT_TAGS, varint_columns):
-        if values is None:  # all zero: omitted
-            continue
-        present = np.flatnonzero(values)
-        used[present] = _put_varints(rows, present, used[present], tag, values[present])
-    present = np.flatnonzero(masked_crcs)
-    at = used[present]
-    rows[present, at] = _CRC32C_TAG
-    crc_bytes = masked_crcs[present].astype("<u4").view(np.uint8).reshape(-1, 4)
-    for k in range(4):
-        rows[present, at + 1 + k] = crc_bytes[:, k]
-    used[present] += 5
-    starts = np.arange(0, n * _ROW_WIDTH, _ROW_WIDTH)
-    return rows.tobytes(), starts.tolist(), (starts + used).tolist()
-
-
-def _put_varints(
-    rows: np.ndarray, present: np.ndarray, at: np.ndarray, tag: int, values: np.ndarray
-) -> np.ndarray:
-    """Writes ``tag`` and the varint of ``values[j]`` at ``rows[present[j], at[j]:]``;
-    returns where each row's next field goes.  (A negative value takes 10 bytes, as its
-    two's complement, which is how protobuf encodes a negative int32 or int64 too.)"""
-    rows[present, at] = tag
-    remaining = values.astype(np.uint64)
-    at = at + 1
-    going = np.arange(len(present))
-    while len(going):
-        low = (remaining[going] & np.uint64(0x7F)).astype(np.uint8)
-        remaining[going] >>= np.uint64(7)
-        more = remaining[going] != 0
-        rows[present[going], at[going]] = low | (more.astype(np.uint8) << 7)
-        at[going] += 1
-        going = going[more]
-    return at
 
 
 @functools.lru_cache(maxsize=16384)

@@ -17,6 +17,13 @@ Partial reads (:meth:`BundleReader.read_region`) use the same extents.
 The files may be on any :class:`~tfckpt.storage.location.Storage`: local files are read
 through memory maps and positional reads, remote ones (fsspec) by ranged requests of just
 the extents asked for; there, ``copy=False`` gives owned arrays (there is no map to view).
+
+Closing (:meth:`BundleReader.close`) releases the local data files; a read in flight in
+another thread holds its data file (:meth:`tfckpt.storage.source.LocalFile.acquire`) and
+completes with correct values, the file being closed when it is done, and a read after
+close opens the file again.  Memory-mapped reads compare the extents they touch with the
+data file's current size first (``fstat``, once per call), so a file truncated since it was
+opened is a DataLossError, not a SIGBUS.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ from tfckpt.tensor_slice import TensorSlice
 
 _UINT8 = np.dtype(np.uint8)
 _crc32c = checksum.crc32c
+# How often a read opens a data file again that close() in another thread closed under it.
+_REOPEN_TRIES = 100
 
 
 class BundleReader:
@@ -101,7 +110,7 @@ class BundleReader:
             raise DataLossError(f"header says {self.num_shards} data shards", path=self.index_path)
         self._shards: dict[int, ByteSource] = {}
         self._local: dict[int, LocalFile] = {}  # the shards that are local files
-        self._shards_lock = threading.Lock()
+        self._shards_lock = threading.Lock()  # opening shards, and close()
         if storage.remote:
             self._open_shards()
 
@@ -204,33 +213,52 @@ class BundleReader:
                 size = whole.size[slot]
                 # (Local files only: remote ones take the planned path, one ranged read.)
                 if (size < batch.PARALLEL_BYTES or not copy) and (
-                    source := self._local.get(whole.shard[slot])
-                    or self._local_shard(whole.shard[slot], name)
+                    source := self._pin_local(whole.shard[slot], name)
                 ) is not None:
-                    offset = whole.offset[slot]
-                    if offset > source.size() - size:
-                        self._check_ranges(source, [name], np.array([offset]), np.array([size]))
-                    shape = self.entries.columns.shapes[slot]
-                    assert shape is not None  # a whole entry is regular: its shape is decoded
-                    data: np.ndarray | memoryview
-                    if copy:
-                        array = np.empty(shape, storage)
-                        # (os.preadv takes any writable buffer, ml_dtypes arrays included;
-                        # NumPy's stubs declare ndarray.__buffer__ for Python >= 3.12 only.)
-                        if size and (
-                            not HAS_PREADV or os.preadv(source.fd, [array], offset) != size  # type: ignore[list-item]
-                        ):
-                            source.readinto(offset, array)  # a short read: retry in a loop
-                        data = array
-                    else:
-                        data = source.view(offset, size)
-                        array = np.frombuffer(data, storage).reshape(shape)
-                    if self._verify:
-                        crc = _crc32c(data) if size < batch.PARALLEL_BYTES else batch.crc(data)
-                        if crc != whole.crc32c[slot]:
-                            self._mismatch(source, name, offset, size, whole.crc32c[slot], crc)
-                    return {name: array}
+                    try:
+                        return {name: self._read_one(source, name, slot, storage, copy)}
+                    finally:
+                        source.release()
         return self._read_planned(names, copy)
+
+    def _read_one(
+        self, source: LocalFile, name: str, slot: int, storage: np.dtype[Any], copy: bool
+    ) -> np.ndarray:
+        """One whole numeric tensor of the pinned local ``source``: the same guards as the
+        planned path (range, checksum) in a few microseconds."""
+        whole = self.entries.whole
+        offset, size = whole.offset[slot], whole.size[slot]
+        if offset > source.size() - size:
+            self._check_ranges(source, [name], np.array([offset]), np.array([size]))
+        shape = self.entries.columns.shapes[slot]
+        assert shape is not None  # a whole entry is regular: its shape is decoded
+        data: np.ndarray | memoryview
+        if copy:
+            array = np.empty(shape, storage)
+            # (os.preadv takes any writable buffer, ml_dtypes arrays included; NumPy's
+            # stubs declare ndarray.__buffer__ for Python >= 3.12 only.  The descriptor is
+            # pinned open: a close() in another thread waits for this read.)
+            if size and (
+                not HAS_PREADV or os.preadv(source.fd, [array], offset) != size  # type: ignore[list-item]
+            ):
+                try:
+                    source.readinto(offset, array)  # a short read: retry in a loop
+                except DataLossError:
+                    self._check_current(source, [name], np.array([offset]), np.array([size]))
+                    raise
+            data = array
+        else:
+            # Touching mapped pages past the file's end would be SIGBUS: its size now (the
+            # descriptor is pinned open).
+            if size and offset > os.fstat(source.fd).st_size - size:
+                self._check_current(source, [name], np.array([offset]), np.array([size]))
+            data = source.view(offset, size)
+            array = np.frombuffer(data, storage).reshape(shape)
+        if self._verify:
+            crc = _crc32c(data) if size < batch.PARALLEL_BYTES else batch.crc(data)
+            if crc != whole.crc32c[slot]:
+                self._mismatch(source, name, offset, size, whole.crc32c[slot], crc)
+        return array
 
     def _read_planned(self, names: list[str], copy: bool) -> dict[str, np.ndarray]:
         entries = self.entries
@@ -274,6 +302,7 @@ class BundleReader:
             for extent in layout.extents:
                 by_group.setdefault((extent.shard, layout.is_string), []).append((layout, extent))
         fetched: dict[tuple[str, str], np.ndarray] = {}
+        sources: dict[int, ByteSource] = {}  # (for errors; they may be closed meanwhile)
         for (shard_id, is_string), members in by_group.items():
             group = batch.Group(
                 storage=[
@@ -287,19 +316,25 @@ class BundleReader:
             labels = [layout.name for layout, _ in members]
             # Strings are decoded into new bytes objects: their bytes need no owned copy,
             # and their checksum is the decoder's.
-            arrays = self._fetch(shard_id, labels, group, copy and not is_string, not is_string)
+            arrays = self._fetch(
+                shard_id, labels, group, copy and not is_string, not is_string, sources
+            )
             for (layout, extent), array in zip(members, arrays):
                 fetched[layout.name, extent.key] = array
-        return {layout.name: self._finish(layout, fetched, copy) for layout in layouts}
+        return {layout.name: self._finish(layout, fetched, copy, sources) for layout in layouts}
 
     def _finish(
-        self, layout: Layout, fetched: dict[tuple[str, str], np.ndarray], copy: bool
+        self,
+        layout: Layout,
+        fetched: dict[tuple[str, str], np.ndarray],
+        copy: bool,
+        sources: dict[int, ByteSource],
     ) -> np.ndarray:
         parts = []
         for extent in layout.extents:
             raw = fetched[layout.name, extent.key]
             if layout.is_string:
-                source = self._shards[extent.shard]
+                source = sources[extent.shard]
                 name = layout.name
                 part, crc = decode_string_extent(raw, extent, self.big_endian, source.path, name)
                 if self._verify and crc is not None and crc != extent.crc32c:
@@ -320,20 +355,34 @@ class BundleReader:
         group: batch.Group,
         copy: bool,
         verify: bool = True,
+        sources: dict[int, ByteSource] | None = None,
     ) -> list[np.ndarray]:
         """The group's extents of one shard, range-checked and (when ``verify``) their
-        checksums verified; ``labels`` name their tensors in errors."""
-        source = self._shard(shard_id, labels[0])
-        self._check_ranges(source, labels, group.offsets, group.sizes)
+        checksums verified; ``labels`` name their tensors in errors.  The data file is
+        pinned open for the whole fetch (recorded in ``sources``)."""
+        source = self._pin(shard_id, labels[0])
+        try:
+            if sources is not None:
+                sources[shard_id] = source
+            self._check_ranges(source, labels, group.offsets, group.sizes)
 
-        def mismatch(i: int, actual: int) -> None:
-            offset, size = int(group.offsets[i]), int(group.sizes[i])
-            self._mismatch(source, labels[i], offset, size, int(group.crcs[i]), actual)
+            def mismatch(i: int, actual: int) -> None:
+                offset, size = int(group.offsets[i]), int(group.sizes[i])
+                self._mismatch(source, labels[i], offset, size, int(group.crcs[i]), actual)
 
-        verify = verify and self._verify
-        if copy:
-            return batch.read_owned(source, group, verify, mismatch)
-        return batch.map_views(source, group, verify, mismatch)
+            verify = verify and self._verify
+            if copy:
+                try:
+                    return batch.read_owned(source, group, verify, mismatch)
+                except DataLossError as exc:  # a short read: name the tensor
+                    if isinstance(source, LocalFile) and exc.tensor is None:
+                        self._check_current(source, labels, group.offsets, group.sizes)
+                    raise
+            if isinstance(source, LocalFile):  # mapped pages past the end would be SIGBUS
+                self._check_current(source, labels, group.offsets, group.sizes)
+            return batch.map_views(source, group, verify, mismatch)
+        finally:
+            self._unpin(source)
 
     def read_string_view(self, name: str) -> memoryview:
         """A 0-d string tensor's bytes as a read-only view of the memory map (no copy),
@@ -346,13 +395,19 @@ class BundleReader:
                 tensor=name,
             )
         extent = layout.extents[0]
-        source = self._shard(extent.shard, name)
-        self._check_ranges(source, [name], np.array([extent.offset]), np.array([extent.size]))
-        if extent.size == 0:
-            return memoryview(b"")
-        data = source.view(extent.offset, extent.size)
-        if data is None:  # no memory map (a remote file): the bytes, owned
-            data = memoryview(source.read_ranges([(extent.offset, extent.size)])[0])
+        offsets, sizes = np.array([extent.offset]), np.array([extent.size])
+        source = self._pin(extent.shard, name)
+        try:
+            self._check_ranges(source, [name], offsets, sizes)
+            if extent.size == 0:
+                return memoryview(b"")
+            if isinstance(source, LocalFile):  # mapped pages past the end would be SIGBUS
+                self._check_current(source, [name], offsets, sizes)
+            data = source.view(extent.offset, extent.size)
+            if data is None:  # no memory map (a remote file): the bytes, owned
+                data = memoryview(source.read_ranges([(extent.offset, extent.size)])[0])
+        finally:
+            self._unpin(source)
         try:
             view, crc = decode_string_view(data, self.big_endian)
         except StringDecodeError as exc:
@@ -377,34 +432,87 @@ class BundleReader:
             return self.read(name)[index]
         storage = layout.dtype.storage_dtype
         pieces: list[tuple[Bounds, Any]] = []
-        for extent in layout.extents:
-            source = self._shard(extent.shard, name)
-            self._check_ranges(source, [name], np.array([extent.offset]), np.array([extent.size]))
+        pinned: dict[int, ByteSource] = {}  # held open until the selection is gathered
+        current: dict[int, int] = {}  # the local files' sizes now (fstat, once each)
+        try:
+            for extent in layout.extents:
+                source = pinned.get(extent.shard)
+                if source is None:
+                    source = pinned[extent.shard] = self._pin(extent.shard, name)
+                offsets, sizes = np.array([extent.offset]), np.array([extent.size])
+                self._check_ranges(source, [name], offsets, sizes)
 
-            if not isinstance(source, LocalFile):  # no map: ranged reads of the selection
-                ranged = RangedPiece(source, extent.offset, extent.shape, storage)
-                pieces.append((extent.bounds, ranged))
-                continue
+                if not isinstance(source, LocalFile):  # no map: ranged reads of the selection
+                    ranged = RangedPiece(source, extent.offset, extent.shape, storage)
+                    pieces.append((extent.bounds, ranged))
+                    continue
+                if extent.shard not in current:
+                    current[extent.shard] = source.current_size()
+                if extent.size:  # mapped pages past the end would be SIGBUS
+                    self._check_ranges(source, [name], offsets, sizes, current[extent.shard])
 
-            def view(source: LocalFile = source, extent: Extent = extent) -> np.ndarray:
-                data = source.view(extent.offset, extent.size)
-                return np.frombuffer(data, storage).reshape(extent.shape)
+                def view(source: LocalFile = source, extent: Extent = extent) -> np.ndarray:
+                    data = source.view(extent.offset, extent.size)
+                    return np.frombuffer(data, storage).reshape(extent.shape)
 
-            pieces.append((extent.bounds, view))
-        out = gather(pieces, selection, int_axes, storage)
+                pieces.append((extent.bounds, view))
+            out = gather(pieces, selection, int_axes, storage)
+        finally:
+            for source in pinned.values():
+                self._unpin(source)
         if self.big_endian and storage.itemsize > 1:
             out = from_big_endian(out, True)
         return out
 
     # -- guards ----------------------------------------------------------------------------
 
-    def _local_shard(self, shard_id: int, name: str) -> LocalFile | None:
-        """The data file ``shard_id`` if it is a local file (opened if need be), else None."""
-        source = self._shard(shard_id, name)
-        if isinstance(source, LocalFile):
-            self._local[shard_id] = source
+    def _pin_local(self, shard_id: int, name: str) -> LocalFile | None:
+        """The data file ``shard_id`` pinned open (release it when done) if it is a local
+        file (opened if need be), else None."""
+        source = self._local.get(shard_id)
+        if source is not None and source.acquire():
             return source
+        pinned = self._pin(shard_id, name)
+        if isinstance(pinned, LocalFile):
+            self._local[shard_id] = pinned
+            return pinned
         return None
+
+    def _pin(self, shard_id: int, name: str) -> ByteSource:
+        """The data file ``shard_id``, opened if need be and (a local file) held open until
+        :meth:`_unpin`: a :meth:`close` in another thread waits for the read using it.  A
+        file closed between being looked up and pinned is opened again."""
+        for _ in range(_REOPEN_TRIES):
+            source = self._shard(shard_id, name)
+            if not isinstance(source, LocalFile) or source.acquire():
+                return source
+            with self._shards_lock:  # closed under us: forget it (close() usually has)
+                if self._shards.get(shard_id) is source:
+                    del self._shards[shard_id]
+                if self._local.get(shard_id) is source:
+                    del self._local[shard_id]
+        raise InvalidArgumentError(
+            f"the reader was closed {_REOPEN_TRIES} times while this read opened its data file",
+            path=self.prefix,
+            tensor=name,
+        )
+
+    @staticmethod
+    def _unpin(source: ByteSource) -> None:
+        if isinstance(source, LocalFile):
+            source.release()
+
+    @property
+    def set_aside(self) -> bool:
+        """Whether this reader reads the set-aside files of an overwrite that was killed
+        midway (:mod:`tfckpt.storage.commit`) rather than the files under the final names."""
+        return self._set_aside
+
+    def data_path(self, shard_id: int) -> str:
+        """The path that data shard ``shard_id`` is read from (a set-aside file while an
+        interrupted overwrite is not undone, see :attr:`set_aside`)."""
+        path = data_filename(self.prefix, shard_id, self.num_shards)
+        return set_aside_source(path) if self._set_aside else path
 
     def _shard(self, shard_id: int, name: str) -> ByteSource:
         source = self._shards.get(shard_id)
@@ -413,9 +521,7 @@ class BundleReader:
         with self._shards_lock:  # threads racing to open a shard open it once
             source = self._shards.get(shard_id)
             if source is None:
-                path = data_filename(self.prefix, shard_id, self.num_shards)
-                if self._set_aside:
-                    path = set_aside_source(path)
+                path = self.data_path(shard_id)
                 try:
                     source = self._storage.open(path)
                 except CheckpointNotFoundError:
@@ -429,18 +535,41 @@ class BundleReader:
 
     @staticmethod
     def _check_ranges(
-        source: ByteSource, labels: list[str], offsets: np.ndarray, sizes: np.ndarray
+        source: ByteSource,
+        labels: list[str],
+        offsets: np.ndarray,
+        sizes: np.ndarray,
+        file_size: int | None = None,
     ) -> None:
-        beyond = offsets > source.size() - sizes  # (offset + size could overflow int64)
+        """DataLossError naming the first extent that ends past ``file_size`` (by default
+        the file's size when opened)."""
+        opened = source.size()
+        size = opened if file_size is None else file_size
+        beyond = offsets > size - sizes  # (offset + size could overflow int64)
         if beyond.any():
             i = int(np.argmax(beyond))
+            why = (
+                "truncated?"
+                if size == opened
+                else f"it had {opened} when opened: truncated while open?"
+            )
             raise DataLossError(
                 f"the entry says bytes {int(offsets[i])}..{int(offsets[i]) + int(sizes[i])} "
-                f"but the file has "
-                f"{source.size()} bytes (truncated?)",
+                f"but the file has {size} bytes ({why})",
                 path=source.path,
                 tensor=labels[i],
             )
+
+    @classmethod
+    def _check_current(
+        cls, source: LocalFile, labels: list[str], offsets: np.ndarray, sizes: np.ndarray
+    ) -> None:
+        """The extents against the file's size now (one ``fstat``): a file truncated since
+        it was opened is DataLossError before any mapped page past its end is touched
+        (which would be SIGBUS) or a short read is reported without its tensor.
+        (TensorFlow maps nothing: BundleReader::GetValue in tensor_bundle.cc reads through
+        a RandomAccessFile, so truncation is an error there too.)"""
+        cls._check_ranges(source, labels, offsets, sizes, source.current_size())
 
     @staticmethod
     def _mismatch(
@@ -456,11 +585,19 @@ class BundleReader:
         )
 
     def close(self) -> None:
-        """Closes the data files (arrays and views already returned stay valid)."""
-        for source in self._shards.values():
-            source.close()
-        self._shards.clear()
-        self._local.clear()
+        """Closes the local data files (arrays and views already returned stay valid).
+
+        Safe while other threads read: a read in flight completes with correct values and
+        its file is closed when it is done; a read after close opens the file again.
+        Remote files hold nothing to release and stay pinned to the versions first read.
+        """
+        with self._shards_lock:
+            shards, local = self._shards, self._local
+            self._shards = {k: s for k, s in shards.items() if not isinstance(s, LocalFile)}
+            self._local = {}
+        for source in {id(s): s for s in [*shards.values(), *local.values()]}.values():
+            if isinstance(source, LocalFile):
+                source.close()
 
     def __enter__(self) -> BundleReader:
         return self

@@ -110,8 +110,10 @@ def encode_string_head(lengths: np.ndarray, big_endian: bool) -> tuple[list[byte
     return [encode_varints(lengths), stored], checksum.crc32c(stored, crc)
 
 
-# Strings are joined this many at a time: a few hundred KiB that stay in the CPU cache for the
-# checksum and the write; one join of a million small strings is 3x slower (fresh pages).
+# Strings are measured and joined this many at a time: a chunk's string objects are still in
+# the CPU cache when the join reads them after len() did, and its few hundred KiB of joined
+# bytes when the checksum reads them; one join of a million small strings is 3x slower
+# (fresh pages), and measuring all of them before joining any reads every object twice.
 _JOIN_CHUNK = 4096
 
 
@@ -122,20 +124,37 @@ def encode_string_chunks(flat: list[Any], big_endian: bool = False) -> tuple[lis
     chunk at a time; their concatenation is the encoding) and the entry CRC.  Raises
     TypeError when an element is not bytes-like with 1-byte items (``str``, ``int``, a
     memoryview of wider items).
+
+    One pass over the elements, a chunk at a time: the chunk's lengths (bytes while every
+    length is below 256, uint64 from the first that is not), its join and the CRC of the
+    joined bytes; the CRC of the lengths and stored checksum that precede them is combined
+    in front at the end (:func:`tfckpt.checksum.crc32c_combine`).
     """
     count = len(flat)
-    lengths = string_lengths(flat)
-    if count <= _JOIN_CHUNK:
-        chunks = [b"".join(flat)]
-    else:
-        chunks = [b"".join(flat[i : i + _JOIN_CHUNK]) for i in range(0, count, _JOIN_CHUNK)]
-    if sum(map(len, chunks)) != (int(lengths.sum(dtype=np.uint64)) if count else 0):
+    narrow = bytearray()
+    wide: array.array[int] | None = None
+    chunks: list[bytes] = []
+    body_crc = 0
+    for start in range(0, count, _JOIN_CHUNK):
+        part = flat[start : start + _JOIN_CHUNK]
+        if wide is None:
+            try:
+                narrow.extend(map(len, part))
+            except ValueError:  # a length of 256 or more: uint64 from here on
+                wide = array.array("Q")  # (bytearray.extend left ``narrow`` unchanged)
+        if wide is not None:
+            wide += array.array("Q", map(len, part))
+        chunk = b"".join(part)
+        body_crc = checksum.crc32c(chunk, body_crc)
+        chunks.append(chunk)
+    lengths = np.frombuffer(narrow, np.uint8)
+    if wide is not None:
+        lengths = np.concatenate([lengths.astype(np.uint64), np.frombuffer(wide, np.uint64)])
+    body_size = sum(map(len, chunks))
+    if body_size != (int(lengths.sum(dtype=np.uint64)) if count else 0):
         raise TypeError("an element's len() is not its size in bytes")
     pieces, crc = encode_string_head(lengths, big_endian)
-    for chunk in chunks:
-        crc = checksum.crc32c(chunk, crc)
-    pieces += chunks
-    return pieces, crc
+    return pieces + chunks, checksum.crc32c_combine(crc, body_crc, body_size)
 
 
 def decode_varints(buf: np.ndarray, count: int) -> tuple[np.ndarray, int]:

@@ -13,14 +13,22 @@ from tfckpt.convert.formats import OUTPUT_FORMATS
 from tfckpt.inspection.selection import Rename
 from tfckpt.inspection.units import human_bytes
 
-HELP = "convert between checkpoints, .safetensors and .npz"
+HELP = "convert between checkpoints, .safetensors, .npz and Keras .weights.h5"
 DESCRIPTION = """\
 Convert SRC (a checkpoint, .safetensors or .npz) into DST, whose format comes from its
-name: .safetensors, .npz, anything else a checkpoint prefix (V2, little-endian, one shard,
-with an object graph tf.train.Checkpoint restores).  An existing DST is refused without
---force; a failed conversion leaves nothing behind.  A value the output format cannot hold
-(strings in safetensors, say) is named with the reason.  The object graph is not copied
-to .safetensors or .npz: converting back rebuilds one from the keys.
+name: .safetensors, .npz, .weights.h5 (Keras 3), anything else a checkpoint prefix (V2,
+little-endian, one shard, with an object graph tf.train.Checkpoint restores).  An existing
+DST is refused without --force; a failed conversion leaves nothing behind.  A value the
+output format cannot hold (strings in safetensors, say) is named with the reason.  The
+object graph is not copied to .safetensors or .npz: converting back rebuilds one from the
+keys.
+
+A .weights.h5 file is made from the checkpoint of a Keras 3 model written with
+tf.train.Checkpoint(model=model) (or model.optimizer with it) and is read by
+model.load_weights() of the same architecture, on any Keras backend.  Keras lays the file
+out by layer class, which the checkpoint knows only from layer names: a layer named by
+hand needs --keras-class NAME=CLASS.  Where the checkpoint does not say where a value goes,
+the conversion stops and says what is missing.
 """
 
 
@@ -64,6 +72,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="FILE.json",
         help="rename exact names: a JSON object {old name: new name}, applied first",
     )
+    parser.add_argument(
+        "--keras-model",
+        metavar="PATH",
+        help="the Keras model's object path in SRC (default: 'model'; .weights.h5 only)",
+    )
+    parser.add_argument(
+        "--keras-class",
+        action="append",
+        default=[],
+        metavar="NAME=CLASS",
+        help="the class of the layer named NAME, e.g. encoder=Dense (repeatable; .weights.h5)",
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing DST")
     add_progress(parser)
     add_json(parser, "what was written")
@@ -93,8 +113,19 @@ def _rename(args: argparse.Namespace) -> Rename | None:
     return Rename(mapping, rules) if rules or mapping else None
 
 
+def _keras_classes(args: argparse.Namespace) -> dict[str, str]:
+    classes = {}
+    for rule in args.keras_class:
+        name, sep, class_name = rule.partition("=")
+        if not sep or not name or not class_name:
+            raise UsageError(f"convert: --keras-class {rule!r} is not NAME=CLASS")
+        classes[name] = class_name
+    return classes
+
+
 def run(args: argparse.Namespace) -> int:
     rename = _rename(args)
+    classes = _keras_classes(args)
     enabled = wanted(args.no_progress)
     total = checkpoint_bytes(args.src) if enabled else None
     with ProgressBar(total, "convert", enabled=enabled) as bar:
@@ -109,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
             rename=rename,
             force=args.force,
             progress=bar,
+            keras_model=args.keras_model,
+            keras_classes=classes,
         )
     if args.json:
         print_json(
@@ -123,8 +156,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for name, reason in result.left_out:
         print(f"note: left out {name!r}: {reason}", file=sys.stderr)
+    what = "datasets" if result.format == "keras" else "tensors"
     print(
-        f"wrote {result.path} ({result.format}): {len(result.names)} tensors, "
+        f"wrote {result.path} ({result.format}): {len(result.names)} {what}, "
         f"{human_bytes(result.nbytes)}"
     )
     return 0

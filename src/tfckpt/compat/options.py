@@ -1,15 +1,24 @@
-"""``tf.train.CheckpointOptions``, with the options tfckpt can honour.
+"""``tf.train.CheckpointOptions``, with the options tfckpt honours.
 
-tfckpt writes and reads on the host, synchronously, one shard per writer; so
-``experimental_io_device`` (a TensorFlow device) has nothing to choose and is ignored, and
-``enable_async`` is satisfied trivially (the checkpoint is complete when ``save`` returns,
-which is what TensorFlow's ``sync()`` waits for).  Options whose effect tfckpt would
-silently drop raise UnimplementedError instead: write callbacks, a sharding callback,
-skipping slot variables on restore.
+- ``enable_async`` (``experimental_enable_async_checkpoint``): ``save``/``write`` return
+  once the values are copied and write in the background; ``sync()`` waits
+  (:mod:`tfckpt.objects.async_save`);
+- ``experimental_sharding_callback=MaxShardSizePolicy(max_shard_size)``: data files of at
+  most that many bytes, laid out as TensorFlow lays them out (:mod:`tfckpt.bundle.sharding`);
+- ``experimental_io_device`` (a TensorFlow device) is ignored: tfckpt writes and reads on
+  the host, where there is no device to choose.
+
+Options whose effect tfckpt would silently drop raise UnimplementedError instead: write
+callbacks, other sharding callbacks, skipping slot variables on restore.
 
 Example::
 
-    checkpoint.save("/tmp/ckpt", options=CheckpointOptions(enable_async=True))
+    options = CheckpointOptions(
+        enable_async=True,
+        experimental_sharding_callback=MaxShardSizePolicy(max_shard_size=100 << 20),
+    )
+    checkpoint.save("/tmp/ckpt", options=options)
+    checkpoint.sync()
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tfckpt.bundle.sharding import MaxShardSizePolicy
 from tfckpt.compat.status import UnimplementedError
 
 
@@ -24,9 +34,13 @@ class CheckpointOptions:
     """Options for ``Checkpoint.save``/``write``/``restore``, with TensorFlow's arguments.
 
     Raises:
-        UnimplementedError: ``experimental_write_callbacks``,
-            ``experimental_sharding_callback`` or ``experimental_skip_slot_variables``,
-            which tfckpt does not implement.
+        UnimplementedError: ``experimental_write_callbacks``, an
+            ``experimental_sharding_callback`` other than :class:`MaxShardSizePolicy`, or
+            ``experimental_skip_slot_variables``, which tfckpt does not implement.
+
+    Example::
+
+        CheckpointOptions(experimental_sharding_callback=MaxShardSizePolicy(1 << 30))
     """
 
     __slots__ = (
@@ -51,7 +65,11 @@ class CheckpointOptions:
             name
             for name, given in (
                 ("experimental_write_callbacks", bool(experimental_write_callbacks)),
-                ("experimental_sharding_callback", experimental_sharding_callback is not None),
+                (
+                    "experimental_sharding_callback",
+                    experimental_sharding_callback is not None
+                    and not isinstance(experimental_sharding_callback, MaxShardSizePolicy),
+                ),
                 ("experimental_skip_slot_variables", experimental_skip_slot_variables),
             )
             if given
@@ -70,5 +88,6 @@ class CheckpointOptions:
     def __repr__(self) -> str:
         return (
             f"CheckpointOptions(experimental_io_device={self.experimental_io_device!r}, "
-            f"enable_async={self.enable_async})"
+            f"enable_async={self.enable_async}, "
+            f"experimental_sharding_callback={self.experimental_sharding_callback!r})"
         )

@@ -1,9 +1,9 @@
 """The ``tf.train`` namespace, for reading (and writing) checkpoints without TensorFlow.
 
 ``load_checkpoint``, ``list_variables``, ``load_variable``, ``latest_checkpoint``,
-``get_checkpoint_state``, ``checkpoints_iterator``, ``Checkpoint``, ``CheckpointManager``
-and ``CheckpointOptions``, with TensorFlow's signatures; the differences are listed in the
-README ("Drop-in for tf.train").
+``get_checkpoint_state``, ``checkpoints_iterator``, ``Checkpoint``, ``CheckpointManager``,
+``CheckpointOptions`` and ``experimental.MaxShardSizePolicy``, with TensorFlow's
+signatures; the differences are listed in the README ("Drop-in for tf.train").
 
 Example::
 
@@ -16,7 +16,9 @@ Example::
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
+from tfckpt.bundle.sharding import MaxShardSizePolicy
 from tfckpt.checkpoint_state import read_state
 from tfckpt.compat.options import CheckpointOptions
 from tfckpt.compat.polling import checkpoints_iterator
@@ -32,12 +34,17 @@ __all__ = [
     "CheckpointManager",
     "CheckpointOptions",
     "checkpoints_iterator",
+    "experimental",
     "get_checkpoint_state",
     "latest_checkpoint",
     "list_variables",
     "load_checkpoint",
     "load_variable",
 ]
+
+# tf.train.experimental: the sharding policy tfckpt honours in CheckpointOptions
+# (tensorflow/python/checkpoint/sharding/sharding_policies.py).
+experimental = SimpleNamespace(MaxShardSizePolicy=MaxShardSizePolicy)
 
 
 def get_checkpoint_state(

@@ -9,7 +9,9 @@
   themselves), with metadata ``format: tf``, ``tfckpt.names`` (``keys`` or ``paths``),
   ``tfckpt.optimizer`` (the names that are optimizer state) and ``tfckpt.numpy_state``
   (NumpyState values), so that converting it back gives the checkpoint keys again;
-* an ``.npz`` archive (strings as fixed-width bytes, never pickled).
+* an ``.npz`` archive (strings as fixed-width bytes, never pickled);
+* a Keras 3 ``.weights.h5`` file that ``keras.Model.load_weights`` reads, from the object
+  graph of a Keras 3 model's checkpoint (:mod:`tfckpt.convert.keras_h5`).
 
 Values are selected and renamed by a :class:`tfckpt.inspection.selection.Selection`.  An output that
 cannot hold a value names it and says why before anything is written; an existing output is
@@ -21,10 +23,19 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tfckpt.convert.checkpoint_output import object_graph_for, write_checkpoint
-from tfckpt.convert.formats import CHECKPOINT, NPZ, SAFETENSORS, cannot_hold, output_format
+from tfckpt.convert.formats import (
+    CHECKPOINT,
+    KERAS,
+    NPZ,
+    SAFETENSORS,
+    cannot_hold,
+    output_format,
+)
+from tfckpt.convert.keras_h5 import keras_layout, write_keras_h5
 from tfckpt.convert.npz_output import write_npz
 from tfckpt.convert.object_graph import is_object_key
 from tfckpt.convert.plan import Planned, Progress
@@ -68,14 +79,23 @@ def convert(
     rename: RenameSpec = None,
     force: bool = False,
     progress: Progress | None = None,
+    keras_model: str | None = None,
+    keras_classes: Mapping[str, str] | None = None,
 ) -> ConvertResult:
     """Converts ``src`` (checkpoint, ``.safetensors`` or ``.npz``) into ``dst``.
 
-    ``to`` is the output format (``checkpoint``, ``safetensors``, ``npz``; default: from
-    ``dst``'s name, a checkpoint prefix unless it ends in ``.safetensors`` or ``.npz``).
-    ``names`` names values by checkpoint key or object path; ``include``/``exclude`` are
-    regular expressions on those names and ``rename`` renames them
-    (:class:`tfckpt.inspection.selection.Rename`).  ``progress`` is called with byte counts.
+    ``to`` is the output format (``checkpoint``, ``safetensors``, ``npz``, ``keras``;
+    default: from ``dst``'s name, a checkpoint prefix unless it ends in ``.safetensors``,
+    ``.npz`` or ``.weights.h5``).  ``names`` names values by checkpoint key or object path;
+    ``include``/``exclude`` are regular expressions on those names and ``rename`` renames
+    them (:class:`tfckpt.inspection.selection.Rename`).  ``progress`` is called with byte
+    counts.
+
+    A Keras weights file is laid out as Keras lays it out, so names, ``include``,
+    ``exclude`` and ``rename`` do not apply; ``keras_model`` is the model's object path
+    (default: ``model``, as ``tf.train.Checkpoint(model=model)`` writes it) and
+    ``keras_classes`` names the class of layers whose name is not Keras's automatic one
+    (``{"encoder": "Dense"}``); see :func:`tfckpt.convert.keras_h5.keras_layout`.
 
     Raises:
         OutputExistsError: ``dst`` exists and not ``force``.
@@ -87,10 +107,20 @@ def convert(
     Example::
 
         convert("model.ckpt-1000", "model.safetensors", names="paths", exclude_optimizer=True)
+        convert("training/ckpt-5", "model.weights.h5")  # then keras_model.load_weights(...)
     """
     dst = os.fspath(dst)
     out_format = output_format(dst, to)
     check_output(dst, checkpoint=out_format == CHECKPOINT, force=force)
+    if out_format == KERAS:
+        if include or exclude or rename is not None:
+            raise InvalidArgumentError(
+                "--include, --exclude and renames do not apply to a Keras weights file: "
+                "Keras decides its layout (use --exclude-optimizer to leave optimizer state out)"
+            )
+        return _convert_keras(
+            src, dst, exclude_optimizer, keras_model, keras_classes, force, progress
+        )
     selection = Selection(
         names=names,
         optimizer=not exclude_optimizer,
@@ -134,6 +164,51 @@ def convert(
         _write(source, planned, out_format, dst, names, decode, force, progress)
         result.names = [item.name for item in planned]
         result.nbytes = sum(item.nbytes for item in planned)
+        return result
+    finally:
+        source.close()
+
+
+def _convert_keras(
+    src: str | os.PathLike[str],
+    dst: str,
+    exclude_optimizer: bool,
+    model: str | None,
+    classes: Mapping[str, str] | None,
+    force: bool,
+    progress: Progress | None,
+) -> ConvertResult:
+    from tfckpt.objects.keys import OBJECT_GRAPH_KEY
+    from tfckpt.objects.restore import read_object_graph
+
+    source = open_source(src)
+    try:
+        if not isinstance(source, CheckpointSource) or OBJECT_GRAPH_KEY not in source.reader:
+            raise UnsupportedError(
+                "a Keras weights file is made from the object graph of a Keras model's "
+                "checkpoint (tf.train.Checkpoint(model=model)), which this input does not have",
+                path=source.path,
+            )
+        layout = keras_layout(
+            read_object_graph(source.reader),
+            model=model,
+            optimizer=not exclude_optimizer,
+            classes=classes,
+            path=source.path,
+        )
+        result = ConvertResult(dst, KERAS, left_out=list(layout.left_out))
+        planned = []
+        for entry in layout.entries:
+            spec = source.spec(entry.key)
+            reason = cannot_hold(KERAS, spec)
+            if reason is not None:
+                raise UnsupportedError(
+                    f"keras cannot hold it: {reason}", path=source.path, tensor=entry.key
+                )
+            planned.append((entry.path, lambda key=entry.key: source.read(key)))
+            result.names.append(entry.path)
+            result.nbytes += spec.nbytes or 0
+        write_keras_h5(dst, planned, progress)
         return result
     finally:
         source.close()

@@ -5,21 +5,15 @@ from __future__ import annotations
 import os
 
 from tfckpt import dtypes
-from tfckpt.errors import InvalidArgumentError, UnsupportedError
+from tfckpt.errors import InvalidArgumentError
 from tfckpt.inspection.sources import SAFETENSORS_DTYPES, Spec
 
 CHECKPOINT = "checkpoint"
 SAFETENSORS = "safetensors"
 NPZ = "npz"
-OUTPUT_FORMATS = (CHECKPOINT, SAFETENSORS, NPZ)
-# Keras 3 names a .weights.h5 file's groups after the layers' Python classes and variable
-# creation order (keras/src/saving/saving_lib.py), which a checkpoint does not record.
-_KERAS_UNSUPPORTED = (
-    "Keras .weights.h5 files are not written: their layout (layers/<snake_case class name>_N/"
-    "vars/<index>) comes from the model's Python classes, which a checkpoint does not record; "
-    "load the checkpoint into the Keras model and call model.save_weights()"
-)
-
+KERAS = "keras"  # a Keras 3 .weights.h5 file (tfckpt.convert.keras_h5)
+OUTPUT_FORMATS = (CHECKPOINT, SAFETENSORS, NPZ, KERAS)
+KERAS_SUFFIX = ".weights.h5"
 _SAFETENSORS_HOLDS = frozenset(SAFETENSORS_DTYPES.values())
 # NumPy holds these through ml_dtypes; its .npy format has no name for them.
 ML_DTYPES = frozenset(
@@ -37,31 +31,60 @@ ML_DTYPES = frozenset(
         "float4_e2m1fn",
     }
 )
+_KERAS_HOLDS = frozenset(
+    {
+        "bool",
+        "float16",
+        "float32",
+        "float64",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "complex64",
+        "complex128",
+    }
+)
 QUANTIZED = frozenset({"qint8", "quint8", "qint16", "quint16", "qint32"})
 
 
 def output_format(path: str | os.PathLike[str], requested: str | None = None) -> str:
     """The format to write at ``path``: ``requested`` when given, else from the name
-    (``.safetensors``, ``.npz``; anything else is a checkpoint prefix).
+    (``.safetensors``, ``.npz``, ``.weights.h5`` for Keras; anything else is a checkpoint
+    prefix).
 
     Raises:
-        InvalidArgumentError: ``requested`` is not a known format.
-        UnsupportedError: a Keras ``.h5`` file.
+        InvalidArgumentError: ``requested`` is not a known format, or a Keras weights file
+            is not named ``*.weights.h5`` (``Model.load_weights`` takes no other name).
     """
+    lowered = os.fspath(path).lower()
     if requested is not None:
         if requested not in OUTPUT_FORMATS:
             raise InvalidArgumentError(
                 f"unknown output format {requested!r} (expected one of {', '.join(OUTPUT_FORMATS)})"
             )
-        return requested
-    lowered = os.fspath(path).lower()
-    if lowered.endswith(".safetensors"):
-        return SAFETENSORS
-    if lowered.endswith(".npz"):
-        return NPZ
-    if lowered.endswith(".h5"):
-        raise UnsupportedError(_KERAS_UNSUPPORTED, path=os.fspath(path))
-    return CHECKPOINT
+        found = requested
+    elif lowered.endswith(".safetensors"):
+        found = SAFETENSORS
+    elif lowered.endswith(".npz"):
+        found = NPZ
+    elif lowered.endswith(".h5"):
+        found = KERAS
+    else:
+        found = CHECKPOINT
+    # keras/src/saving/saving_lib.py load_weights_only: only "...weights.h5" names are
+    # read as weights files.
+    if found == KERAS and not os.fspath(path).endswith(KERAS_SUFFIX):
+        raise InvalidArgumentError(
+            f"Keras 3 loads weights only from files named *{KERAS_SUFFIX}; name the output "
+            f"e.g. 'model{KERAS_SUFFIX}'",
+            path=os.fspath(path),
+        )
+    return found
 
 
 def cannot_hold(output: str, spec: Spec) -> str | None:
@@ -97,4 +120,9 @@ def cannot_hold(output: str, spec: Spec) -> str | None:
         if dtype in ("resource", "variant") or dtype.startswith("safetensors:"):
             return f"{dtype} cannot be stored in .npz"
         return None
+    if output == KERAS:
+        # HDF5 holds NumPy's numbers; Keras marks bfloat16 datasets itself (H5IOStore).
+        if dtype == "bfloat16" or dtype in _KERAS_HOLDS:
+            return None
+        return f"{dtype}: a Keras weights file holds variables of numeric dtypes only"
     raise InvalidArgumentError(f"unknown output format {output!r}")

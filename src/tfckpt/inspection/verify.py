@@ -15,6 +15,13 @@
 and for a V1 checkpoint every block of every table and every tensor (V1 has no per-tensor
 checksums: its blocks carry them).  Problems name the file and the tensor; by default the
 check stops at the first one.
+
+What killed saves left (:mod:`tfckpt.storage.commit`) is reported as such: an overwrite
+interrupted between its renames, whose old checkpoint is set aside under reserved names
+(tfckpt reads it there, TensorFlow sees no checkpoint), is a problem of its own
+(:attr:`VerifyReport.interrupted`), and the set-aside checkpoint is verified;
+:func:`repair_interrupted_overwrite` puts it back, as the next save of the prefix would.
+Leftover temporaries and set-aside files beside a complete checkpoint are notes.
 """
 
 from __future__ import annotations
@@ -26,12 +33,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfckpt import checksum, paths
-from tfckpt.bundle.naming import data_filename
+from tfckpt.bundle.claim import leftovers, tidy_prefix
+from tfckpt.bundle.naming import index_filename
 from tfckpt.bundle.reader import BundleReader
 from tfckpt.errors import CheckpointError, DataLossError, UnsupportedError
 from tfckpt.inspection.inventory import Inventory, take_inventory
 from tfckpt.legacy.reader import V1Reader
 from tfckpt.objects.keys import OBJECT_GRAPH_KEY
+from tfckpt.storage.commit import aside_path
+from tfckpt.storage.lock import FileLock
 from tfckpt.table.format import decode_varint
 from tfckpt.table.reader import TableReader
 
@@ -64,6 +74,10 @@ class VerifyReport:
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     stopped_early: bool = False
+    # An overwrite was interrupted between its renames: the old checkpoint is set aside
+    # (these files; see repair_interrupted_overwrite), and what was verified is it.
+    interrupted: bool = False
+    set_aside: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -83,6 +97,14 @@ class VerifyReport:
         )
         if self.ok:
             return f"OK: {self.prefix} ({self.format}): {checked} verified"
+        if self.interrupted:
+            rest = len(self.problems) - 1
+            found = f"{rest} more problem(s) in it" if rest else "verified"
+            return (
+                f"INTERRUPTED: {self.prefix} ({self.format}): an overwrite was interrupted and "
+                f"the old checkpoint is set aside ({len(self.set_aside)} file(s)); "
+                f"{checked}: {found}"
+            )
         bad = len(self.bad_tensors)
         stopped = "; stopped at the first (--all goes on)" if self.stopped_early else ""
         return (
@@ -105,6 +127,8 @@ class VerifyReport:
             ],
             "notes": list(self.notes),
             "stopped_early": self.stopped_early,
+            "interrupted": self.interrupted,
+            "set_aside": list(self.set_aside),
         }
 
 
@@ -164,6 +188,67 @@ def verify_checkpoint(
     return report
 
 
+def repair_interrupted_overwrite(path: str | os.PathLike[str]) -> bool:
+    """Puts back the old checkpoint that an overwrite killed between its renames set aside
+    (see :attr:`VerifyReport.interrupted`) and removes the temporaries and set-aside files
+    killed saves left at the prefix, as the next tfckpt save of it would.  Returns whether
+    a checkpoint was put back.
+
+    Raises:
+        CheckpointNotFoundError: there is no checkpoint at ``path``.
+        ConcurrentWriteError: a writer holds the prefix (it does the same itself).
+        StorageError: a rename or removal failed (what is left still reads).
+
+    Example::
+
+        if verify_checkpoint("model.ckpt-5").interrupted:
+            repair_interrupted_overwrite("model.ckpt-5")
+    """
+    prefix, fmt = paths.resolve(path)
+    if fmt != paths.V2:
+        return False
+    with FileLock.acquire(prefix, what="writer of this checkpoint"):
+        index = index_filename(prefix)
+        interrupted = not os.path.lexists(index) and os.path.lexists(aside_path(index))
+        tidy_prefix(prefix)
+    return interrupted
+
+
+def _leftovers(prefix: str, checker: _Checker) -> str:
+    """Reports what killed saves left at ``prefix``; returns the index file to verify (the
+    set-aside one while an interrupted overwrite is not undone)."""
+    report = checker.report
+    index = index_filename(prefix)
+    temporaries, set_aside = leftovers(prefix)
+    if not os.path.lexists(index) and os.path.lexists(aside_path(index)):
+        report.interrupted = True
+        report.set_aside = sorted(aside_path(final) for final in set_aside)
+        # (Not a stop: the set-aside checkpoint is verified too.)
+        report.problems.append(
+            Problem(
+                "an overwrite of this checkpoint was interrupted (its writer died between "
+                f"its renames): the old checkpoint is set aside, in {len(set_aside)} "
+                f"'*{aside_path('')}' file(s); tfckpt reads it from them, TensorFlow finds no "
+                "checkpoint here until the next tfckpt save of this prefix (or "
+                "repair_interrupted_overwrite) puts it back",
+                aside_path(index),
+            )
+        )
+        return aside_path(index)
+    if set_aside:
+        report.notes.append(
+            f"{len(set_aside)} set-aside file(s) of a completed overwrite are left "
+            f"({aside_path(set_aside[0])!r}, ...): readers ignore them, the next save of this "
+            "prefix removes them"
+        )
+    if temporaries:
+        report.notes.append(
+            f"{len(temporaries)} temporary file(s) of killed saves are left ({temporaries[0]!r}"
+            ", ...): readers ignore them, the next save of this prefix removes them"
+        )
+    return index
+
+
 def _check_table(path: str, checker: _Checker) -> bool:
     """Reads every block of one table (checksums, key order); False if it is unreadable."""
     try:
@@ -179,7 +264,7 @@ def _check_table(path: str, checker: _Checker) -> bool:
 
 def _verify_bundle(prefix: str, checker: _Checker) -> None:
     report = checker.report
-    if not _check_table(prefix + ".index", checker):
+    if not _check_table(_leftovers(prefix, checker), checker):
         return
     try:
         inventory = take_inventory(prefix)
@@ -189,7 +274,7 @@ def _verify_bundle(prefix: str, checker: _Checker) -> None:
         return
     report.tensors = len(inventory.tensors)
     with bundle:
-        missing = _check_files(inventory, checker)
+        missing = _check_files(inventory, bundle, checker)
         extents: list[tuple[int, int, int, str]] = []  # shard, offset, size, tensor
         for info in inventory.tensors:
             name = info.name
@@ -205,8 +290,7 @@ def _verify_bundle(prefix: str, checker: _Checker) -> None:
             absent = sorted({e.shard for e in layout.extents} & missing)
             if absent:
                 checker.problem(
-                    f"its data file is missing: "
-                    f"{data_filename(prefix, absent[0], bundle.num_shards)!r}",
+                    f"its data file is missing: {bundle.data_path(absent[0])!r}",
                     prefix,
                     name,
                 )
@@ -222,13 +306,13 @@ def _verify_bundle(prefix: str, checker: _Checker) -> None:
     _check_object_graph(prefix, checker)
 
 
-def _check_files(inventory: Inventory, checker: _Checker) -> set[int]:
+def _check_files(inventory: Inventory, bundle: BundleReader, checker: _Checker) -> set[int]:
     missing = set()
-    for file in inventory.files:
-        if file.role == "data" and file.size is None:
-            assert file.shard is not None
-            missing.add(file.shard)
-            checker.problem("the data file is missing", file.path)
+    for shard in range(bundle.num_shards):
+        path = bundle.data_path(shard)  # (the set-aside file of an interrupted overwrite)
+        if not os.path.isfile(path):
+            missing.add(shard)
+            checker.problem("the data file is missing", path)
     for stray in inventory.stray_files:
         checker.report.notes.append(
             f"{stray!r} belongs to no checkpoint of {inventory.num_shards} shard(s) (left over?)"
@@ -246,7 +330,7 @@ def _check_raw(
     """A tensor tfckpt cannot decode (variant): its bytes' checksums, as TensorFlow wrote
     them (WriteVariantTensor in tensor_bundle.cc)."""
     entry = bundle.entry(name)
-    path = data_filename(bundle.prefix, entry.shard_id, bundle.num_shards)
+    path = bundle.data_path(entry.shard_id)
     extents.append((entry.shard_id, entry.offset, entry.size, name))
     if entry.shard_id in missing:
         checker.problem(f"its data file is missing: {path!r}", bundle.prefix, name)
@@ -335,7 +419,7 @@ def _check_extents(
     for shard in range(bundle.num_shards):
         if shard in missing:
             continue
-        path = data_filename(bundle.prefix, shard, bundle.num_shards)
+        path = bundle.data_path(shard)
         claimed = sorted(by_shard.get(shard, []))
         end = 0
         previous = ""

@@ -5,6 +5,9 @@ tracked in sorted keyword order and then in order of attachment; ``save()`` numb
 checkpoints with a ``save_counter`` (an int64 stored as a variable under
 ``save_counter/.ATTRIBUTES/VARIABLE_VALUE``) and updates the ``checkpoint`` state file;
 ``write()`` does neither; ``restore()``/``read()`` match values through the object graph.
+``Checkpoint(root=obj)`` makes ``obj`` the graph's root, as in TensorFlow.  With
+``asynchronous=True`` (or ``CheckpointOptions(enable_async=True)``) a save returns once the
+values are copied and is written in the background (:mod:`tfckpt.objects.async_save`).
 
 Saving replaces files all or none (:mod:`tfckpt.storage.commit`): a crash leaves the old
 checkpoint or the new one; ``durable=True`` also makes it survive a power loss before the
@@ -15,21 +18,24 @@ state file names it.  Restoring reads and checks every value before assigning an
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import numpy as np
 
 from tfckpt.bundle.claim import remove_checkpoint_files, tidy_prefixes
+from tfckpt.bundle.sharding import MaxShardSizePolicy
 from tfckpt.bundle.writer import BundleWriter
 from tfckpt.checkpoint_state import check_state_path, read_state, state_lock, write_state
-from tfckpt.errors import CheckpointError
+from tfckpt.errors import CheckpointError, InvalidArgumentError, UnsupportedError
 from tfckpt.objects import graph, trackable
-from tfckpt.objects.keys import OBJECT_GRAPH_KEY, SAVE_COUNTER
+from tfckpt.objects.async_save import BackgroundSaves
+from tfckpt.objects.keys import OBJECT_GRAPH_KEY, SAVE_COUNTER, VARIABLE_VALUE
 from tfckpt.objects.restore import (
-    CheckpointLoadStatus,
     InitializationOnlyStatus,
+    LoadStatus,
     Restoration,
     restore_objects,
 )
@@ -40,15 +46,34 @@ from tfckpt.reader import load_checkpoint
 _STATE_WAIT_SECONDS = 10.0
 
 
-def write_objects(root: Any, file_prefix: str | os.PathLike[str], *, durable: bool = False) -> str:
+def write_objects(
+    root: Any,
+    file_prefix: str | os.PathLike[str],
+    *,
+    durable: bool = False,
+    max_shard_size: int | None = None,
+    num_shards: int | None = None,
+) -> str:
     """Writes the object graph under ``root`` and its values as a V2 checkpoint.
+
+    Values are written in TensorFlow's order, the object graph last, so ``max_shard_size``
+    (bytes) gives the data files ``tf.train.Checkpoint.write`` writes with
+    ``CheckpointOptions(experimental_sharding_callback=MaxShardSizePolicy(max_shard_size))``
+    (the graph joins the last shard, counted as 0 bytes, as in TF); ``num_shards`` spreads
+    whole values over that many data files (:mod:`tfckpt.bundle.sharding`).
+
+    Example::
+
+        write_objects(Checkpoint(w=np.ones((1024, 1024))), "/tmp/ckpt", max_shard_size=1 << 20)
 
     Raises:
         As :class:`~tfckpt.bundle.writer.BundleWriter`.
     """
     nodes = graph.collect(root)
     proto = graph.to_proto(nodes)
-    with BundleWriter(file_prefix, durable=durable) as writer:
+    with BundleWriter(
+        file_prefix, durable=durable, max_shard_size=max_shard_size, num_shards=num_shards
+    ) as writer:
         writer.add_many(
             (key, value_fn())
             for node in nodes
@@ -74,17 +99,50 @@ class Checkpoint:
 
     ``Checkpoint(model=..., optimizer=...)`` as in TensorFlow.  Arrays are saved as
     TensorFlow variables and restored in place; NumpyState attributes are re-created.
+
+    ``Checkpoint(root=obj, **kwargs)`` (or ``Checkpoint(obj)``) makes ``obj`` the root of
+    the object graph, as ``tf.train.Checkpoint(root=...)`` does: ``obj``'s children are
+    saved under their own names (``v/...``, not ``root/v/...``), followed by the keyword
+    arguments ``obj`` does not already have, a ``root`` reference to ``obj`` itself and
+    ``save_counter``, all children of ``obj``'s node (tensorflow/python/checkpoint/
+    checkpoint.py: ``attached_dependencies``).  When ``obj`` has a save counter (a
+    Checkpoint that has one), it is the one used.  Restoring matches ``obj`` to the
+    checkpoint's root.
+
+    Raises:
+        InvalidArgumentError: a value is not checkpointable, or a keyword argument names
+            a different object than ``obj``'s child of that name.
+
+    Example::
+
+        state = {"w": np.zeros(3, np.float32)}
+        checkpoint = Checkpoint(root=state)
+        checkpoint.write("/tmp/ckpt")  # key "w/.ATTRIBUTES/VARIABLE_VALUE"
     """
 
     # Set through object.__setattr__ (this class's __setattr__ tracks public names only).
     _children: dict[str, Any]  # tracked children, in order of attachment
     _save_counter: np.ndarray | None  # the int64 counter, created on first access
     _deferred: dict[str, list[tuple[Restoration, int]]]  # restorations awaiting a child
+    _root: Any  # the object given as root=, or None
+    _graph_root: Any  # node 0 of the graph this Checkpoint saves: self or an _AttachedRoot
+    _saves: BackgroundSaves  # the save in flight, if any
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, root: Any = None, **kwargs: Any) -> None:
         object.__setattr__(self, "_children", {})
         object.__setattr__(self, "_save_counter", None)
         object.__setattr__(self, "_deferred", {})
+        object.__setattr__(self, "_root", None)
+        object.__setattr__(self, "_graph_root", self)
+        object.__setattr__(self, "_saves", BackgroundSaves())
+        if root is not None:
+            trackable.check_child(root, "Checkpoint root")
+            counter = trackable.lookup(root, SAVE_COUNTER, set())
+            if isinstance(counter, np.ndarray):  # TF: root._lookup_dependency("save_counter")
+                object.__setattr__(self, "_save_counter", counter)
+            object.__setattr__(self, "_root", root)
+            object.__setattr__(self, "_graph_root", _AttachedRoot(self, root))
+            kwargs["root"] = root  # TensorFlow sets it as an attribute too
         for name, value in sorted(kwargs.items(), key=lambda item: item[0]):
             setattr(self, name, value)
 
@@ -97,6 +155,13 @@ class Checkpoint:
         if name == SAVE_COUNTER:
             raise AttributeError("save_counter is managed by the Checkpoint")
         trackable.check_child(value, f"Checkpoint attribute {name!r}")
+        if self._root is not None:
+            own = trackable.lookup(self._root, name, set())
+            if own is not None and own is not value:
+                raise InvalidArgumentError(
+                    f"cannot attach {name!r} to a Checkpoint whose root already has a "
+                    f"different child {name!r}"
+                )
         self._children[name] = value
         object.__setattr__(self, name, value)
         for restoration, node_id in self._deferred.pop(name, []):
@@ -108,8 +173,9 @@ class Checkpoint:
 
     @property
     def save_counter(self) -> int:
-        """The number of ``save()`` calls (restored with the checkpoint); created on access,
-        as in TensorFlow, so a later ``write()`` stores it."""
+        """The number of completed ``save()`` calls (restored with the checkpoint); created
+        on access, as in TensorFlow, so a later ``write()`` stores it.  An asynchronous save
+        increments it when it completes."""
         return int(self._counter()[()])
 
     def _counter(self) -> np.ndarray:
@@ -125,9 +191,14 @@ class Checkpoint:
 
     def _tfckpt_children(self) -> list[tuple[str, Any]]:
         children = list(self._children.items())
-        if self._save_counter is not None:
+        if self._save_counter is not None and (
+            self._root is None or self._save_counter is not self._root_counter()
+        ):
             children.append((SAVE_COUNTER, self._save_counter))
         return children
+
+    def _root_counter(self) -> Any:
+        return trackable.lookup(self._root, SAVE_COUNTER, set())
 
     def _tfckpt_lookup(self, name: str, attributes: set[str]) -> Any:
         if name == SAVE_COUNTER:
@@ -140,29 +211,65 @@ class Checkpoint:
     # -- saving ---------------------------------------------------------------------------
 
     def write(
-        self, file_prefix: str | os.PathLike[str], options: Any = None, *, durable: bool = False
+        self,
+        file_prefix: str | os.PathLike[str],
+        options: Any = None,
+        *,
+        durable: bool = False,
+        asynchronous: bool = False,
     ) -> str:
         """Writes a checkpoint at exactly ``file_prefix``; no counter, no state file.
 
         A checkpoint already there is replaced all or none.  ``durable=True`` fsyncs the
-        files and the directory before returning (``options``, a CheckpointOptions, changes
-        nothing here).
+        files and the directory before the write completes.  ``options`` is a
+        CheckpointOptions: ``enable_async`` (or ``asynchronous=True``) writes in the
+        background, ``experimental_sharding_callback=MaxShardSizePolicy(n)`` limits the
+        data files to ``n`` bytes as TensorFlow does, ``experimental_io_device`` is ignored.
+
+        Asynchronously, the call returns once the values are copied (later changes to the
+        arrays are not saved); :meth:`sync` waits for the write and raises its error.
 
         Raises:
             ConcurrentWriteError: another writer is writing ``file_prefix``.
             StorageError: writing failed (``errno`` says why); what was there is unchanged.
             InvalidArgumentError: a value cannot be saved.
+            UnsupportedError: a sharding callback other than MaxShardSizePolicy.
+            CheckpointError: (asynchronously) the error of the previous asynchronous
+                save, if it failed; this save's own errors come from :meth:`sync` or the
+                next save instead.
+
+        Example::
+
+            path = checkpoint.write("/tmp/ckpt/model", asynchronous=True)
+            checkpoint.sync()
         """
-        return write_objects(self, file_prefix, durable=durable)
+        background, max_shard_size = self._save_settings(options, asynchronous)
+        path = os.fspath(file_prefix)
+
+        def job(source: Any) -> None:
+            write_objects(source, path, durable=durable, max_shard_size=max_shard_size)
+
+        with self._saves.turn():
+            self._run_save(job, background, None, path)
+        return path
 
     def save(
-        self, file_prefix: str | os.PathLike[str], options: Any = None, *, durable: bool = False
+        self,
+        file_prefix: str | os.PathLike[str],
+        options: Any = None,
+        *,
+        durable: bool = False,
+        asynchronous: bool = False,
     ) -> str:
         """Writes ``<file_prefix>-<n>`` with the incremented save counter and records it in
         the directory's ``checkpoint`` state file; returns the path.
 
         ``durable=True`` makes the checkpoint durable (fsync of its files and directory)
-        before the state file names it, and the state file after.
+        before the state file names it, and the state file after.  ``options`` and
+        ``asynchronous`` as for :meth:`write`.  Asynchronously, the path is returned at
+        once (as TensorFlow does); the save counter and the state file change when the
+        checkpoint is complete, so ``latest_checkpoint`` names the previous one until then
+        (:meth:`sync` waits).
 
         Raises:
             ConcurrentWriteError: another writer is writing the prefix, or holds the state
@@ -170,29 +277,108 @@ class Checkpoint:
             StorageError: writing failed, or the state file's path is a directory; the
                 counter and the state file are unchanged.
             InvalidArgumentError: a value cannot be saved.
+            Asynchronously, as for :meth:`write`.
+
+        Example::
+
+            path = checkpoint.save("/tmp/ckpt/model")  # "/tmp/ckpt/model-1"
         """
-        counter = self._counter()
-        path = f"{os.fspath(file_prefix)}-{int(counter) + 1}"
-        directory = os.path.dirname(path) or "."
-        check_state_path(directory)
-        counter[()] += 1
-        try:
-            write_objects(self, path, durable=durable)
-        except BaseException:
-            counter[()] -= 1
-            raise
-        try:
-            relative = os.path.relpath(path, directory)
-            with state_lock(directory, wait=_STATE_WAIT_SECONDS):
-                write_state(directory, relative, [relative], durable=durable)
-        except BaseException:
-            counter[()] -= 1
-            _discard_unrecorded(directory, path)
-            raise
-        # What killed saves left beside the earlier checkpoints of this name (this one's
-        # own leftovers were tidied by its writer).
-        tidy_prefixes(directory, os.path.basename(os.fspath(file_prefix)) + "-", skip=path)
+        background, max_shard_size = self._save_settings(options, asynchronous)
+        prefix = os.fspath(file_prefix)
+        with self._saves.turn():
+            number = self.save_counter + 1
+            path = f"{prefix}-{number}"
+            directory = os.path.dirname(path) or "."
+            check_state_path(directory)
+
+            def job(source: Any) -> None:
+                write_objects(source, path, durable=durable, max_shard_size=max_shard_size)
+                try:
+                    relative = os.path.relpath(path, directory)
+                    with state_lock(directory, wait=_STATE_WAIT_SECONDS):
+                        write_state(directory, relative, [relative], durable=durable)
+                except BaseException:
+                    _discard_unrecorded(directory, path)
+                    raise
+                # What killed saves left beside the earlier checkpoints of this name (this
+                # one's own leftovers were tidied by its writer).
+                tidy_prefixes(directory, os.path.basename(prefix) + "-", skip=path)
+
+            self._run_save(job, background, number, path)
         return path
+
+    def sync(self) -> None:
+        """Waits for an asynchronous save in flight; returns at once when there is none.
+
+        Raises:
+            CheckpointError: the exception the asynchronous save raised (once, as it was
+                raised: a ConcurrentWriteError, StorageError, InvalidArgumentError...).
+
+        Example::
+
+            checkpoint.save("/tmp/ckpt/model", asynchronous=True)
+            checkpoint.sync()  # the checkpoint is complete and named by the state file
+        """
+        self._saves.sync()
+
+    @staticmethod
+    def _save_settings(options: Any, asynchronous: bool) -> tuple[bool, int | None]:
+        """Whether to save in the background and the data files' size limit, from a
+        CheckpointOptions (read by attribute: the object layer does not import
+        tfckpt.compat) and the ``asynchronous`` keyword.
+
+        Raises:
+            UnsupportedError: a sharding callback other than MaxShardSizePolicy.
+        """
+        if options is None:
+            return bool(asynchronous), None
+        background = bool(
+            asynchronous
+            or getattr(options, "enable_async", False)
+            or getattr(options, "experimental_enable_async_checkpoint", False)
+        )
+        callback = getattr(options, "experimental_sharding_callback", None)
+        if callback is None:
+            return background, None
+        if not isinstance(callback, MaxShardSizePolicy):
+            raise UnsupportedError(
+                f"tfckpt saves with MaxShardSizePolicy sharding only, not {type(callback).__name__}"
+            )
+        return background, callback.max_shard_size
+
+    def _run_save(
+        self, job: Callable[[Any], None], background: bool, number: int | None, what: str
+    ) -> None:
+        """Runs ``job`` (write, then record) on this Checkpoint's graph: now on the live
+        objects, or in the background on a snapshot taken now.  ``number`` is the save
+        counter's value once the save is complete (None: unchanged).  Call inside
+        ``self._saves.turn()``.
+
+        Synchronously the counter holds ``number`` while the job writes, and gets its old
+        value back if the job fails.  Asynchronously the snapshot holds ``number`` and the
+        live counter takes it once the job succeeded.
+        """
+        counter = self._counter() if number is not None else None
+        root = self._graph_root
+        if not background:
+            if counter is None:
+                job(root)
+                return
+            previous = int(counter[()])
+            counter[()] = number
+            try:
+                job(root)
+            except BaseException:
+                counter[()] = previous
+                raise
+            return
+        overrides = {} if counter is None else {id(counter): np.array(number, np.int64)}
+
+        def done() -> None:
+            if counter is not None:
+                counter[()] = number
+
+        self._saves.start(root, overrides, job, done, what)
 
     # -- restoring ------------------------------------------------------------------------
 
@@ -203,14 +389,17 @@ class Checkpoint:
         *,
         fs: Any = None,
         storage_options: Mapping[str, Any] | None = None,
-    ) -> CheckpointLoadStatus:
+    ) -> LoadStatus:
         """Restores values matched through the object graph (no save counter creation).
 
         ``save_path`` may be an fsspec URL or, with ``fs``, a path on an fsspec filesystem
-        (see :func:`tfckpt.load_checkpoint` for ``fs`` and ``storage_options``).
+        (see :func:`tfckpt.load_checkpoint` for ``fs`` and ``storage_options``).  An
+        asynchronous save in flight is waited for first (its error is left for
+        :meth:`sync`), as TensorFlow does.
         """
+        self._saves.wait()
         with load_checkpoint(save_path, fs=fs, storage_options=storage_options) as reader:
-            return restore_objects(reader, self)
+            return restore_objects(reader, self._graph_root)
 
     def restore(
         self,
@@ -219,7 +408,7 @@ class Checkpoint:
         *,
         fs: Any = None,
         storage_options: Mapping[str, Any] | None = None,
-    ) -> CheckpointLoadStatus | InitializationOnlyStatus:
+    ) -> LoadStatus | InitializationOnlyStatus:
         """Restores a checkpoint (prefix, directory with a state file, or SavedModel; an
         fsspec URL, or a path on the fsspec filesystem ``fs``, as for :meth:`read`).
 
@@ -234,3 +423,101 @@ class Checkpoint:
 
     def __repr__(self) -> str:
         return f"Checkpoint({', '.join(self._children)})"
+
+
+class _AttachedRoot:
+    """Node 0 of the graph of ``Checkpoint(root=obj)``: ``obj`` itself (its values, its
+    children, its restore hooks), with the Checkpoint's other children attached after
+    ``obj``'s own, as TensorFlow's ``ObjectGraphView(root, attached_dependencies=...)``
+    does: the keyword arguments in sorted order (``root`` among them, a reference to node
+    0), children attached later, then ``save_counter``.  A child of ``obj``'s own wins over
+    an attached one of the same name."""
+
+    __slots__ = ("_checkpoint", "obj")
+
+    def __init__(self, checkpoint: Checkpoint, obj: Any) -> None:
+        self._checkpoint = checkpoint
+        self.obj = obj
+
+    def _attached(self, name: str, value: Any) -> Any:
+        return self if name == "root" and value is self.obj else value
+
+    def _tfckpt_children(self) -> list[tuple[str, Any]]:
+        own = trackable.children(self.obj)
+        names = {name for name, _ in own}
+        children = list(own)
+        for name, value in self._checkpoint._children.items():
+            if name not in names:
+                children.append((name, self._attached(name, value)))
+        counter = self._checkpoint._save_counter
+        if counter is not None and SAVE_COUNTER not in names:
+            children.append((SAVE_COUNTER, counter))
+        return children
+
+    def _tfckpt_lookup(self, name: str, attributes: set[str]) -> Any:
+        child = trackable.lookup(self.obj, name, attributes)
+        if child is not None:
+            return child
+        if name == SAVE_COUNTER:
+            return self._checkpoint._save_counter  # None until created: restored when it is
+        value = self._checkpoint._children.get(name)
+        return None if value is None else self._attached(name, value)
+
+    def _tfckpt_defer(self, name: str, restoration: Restoration, node_id: int) -> None:
+        defer = getattr(self.obj, "_tfckpt_defer", None)
+        if defer is not None and name != SAVE_COUNTER:
+            defer(name, restoration, node_id)  # obj may attach it; the first to attach wins
+        self._checkpoint._tfckpt_defer(name, restoration, node_id)
+
+    def _tfckpt_attributes(self) -> dict[str, tuple[str, Callable[[], Any]]]:
+        obj = self.obj
+        if isinstance(obj, np.ndarray):
+            return {VARIABLE_VALUE: ("", lambda: obj)}
+        getter = getattr(obj, "_tfckpt_attributes", None)
+        return {} if getter is None else dict(getter())
+
+    @property
+    def _tfckpt_bytes_attributes(self) -> tuple[str, ...]:
+        return tuple(getattr(self.obj, "_tfckpt_bytes_attributes", ()))
+
+    def _tfckpt_restorable_attributes(self) -> tuple[str, ...]:
+        obj = self.obj
+        if isinstance(obj, np.ndarray):
+            return (VARIABLE_VALUE,)
+        return tuple(getattr(obj, "_tfckpt_restorable_attributes", tuple)())
+
+    def _tfckpt_prepare_restore(
+        self, attribute: str, value: Any, path: str | None = None, key: str | None = None
+    ) -> Callable[[], None]:
+        obj = self.obj
+        if isinstance(obj, np.ndarray):
+            return _prepare_array_restore(obj, value, path, key)
+        prepare = getattr(obj, "_tfckpt_prepare_restore", None)
+        if prepare is not None:
+            return cast("Callable[[], None]", prepare(attribute, value, path, key))
+        return functools.partial(obj._tfckpt_restore, attribute, value, path, key)
+
+
+def _prepare_array_restore(
+    target: np.ndarray, value: Any, path: str | None, key: str | None
+) -> Callable[[], None]:
+    """The in-place restore of an array that is a Checkpoint's root, checked now (dtype,
+    shape, writability, as ``restore.checked_value`` checks other arrays)."""
+    value = np.asarray(value)
+    found = None
+    if value.dtype != target.dtype:
+        found = f"the checkpoint holds {value.dtype} but the array has dtype {target.dtype}"
+    elif value.shape != target.shape:
+        found = (
+            f"the checkpoint holds shape {list(value.shape)} but the array has shape "
+            f"{list(target.shape)}"
+        )
+    elif not target.flags.writeable:
+        found = "the array to restore into is read-only"
+    if found is not None:
+        raise InvalidArgumentError(found, path=path, tensor=key)
+
+    def apply() -> None:
+        target[...] = value
+
+    return apply

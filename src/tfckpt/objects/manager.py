@@ -18,7 +18,11 @@ Where tfckpt is safer than TensorFlow:
 - only files inside the manager's directory are deleted: a state file naming checkpoints
   elsewhere (absolute or ``../`` paths) gets a warning, not a deletion; entries naming
   checkpoints that no longer exist are dropped on the next save;
-- temporaries and half-done overwrites that killed saves left are tidied on the next save.
+- temporaries and half-done overwrites that killed saves left are tidied on the next save;
+- an asynchronous save (``save(asynchronous=True)`` or ``CheckpointOptions(enable_async=
+  True)``, :mod:`tfckpt.objects.async_save`) increments the counter only when it is
+  complete (TensorFlow's manager increments it when the save is called), and its error is
+  raised by the next ``sync()`` or save (TensorFlow's background thread loses it).
 """
 
 from __future__ import annotations
@@ -117,7 +121,8 @@ class CheckpointManager:
 
     @property
     def latest_checkpoint(self) -> str | None:
-        """The prefix of the newest checkpoint, or None."""
+        """The prefix of the newest complete checkpoint (the one the state file names), or
+        None; during an asynchronous save, the one before it."""
         return self._latest_checkpoint
 
     @property
@@ -142,13 +147,23 @@ class CheckpointManager:
         options: Any = None,
         *,
         durable: bool = True,
+        asynchronous: bool = False,
     ) -> str | None:
         """Writes a new checkpoint, records it in the state file, prunes; returns its path.
 
         Returns None when ``checkpoint_interval`` says it is not time to save yet.  The
         checkpoint's files and directory are fsynced before the state file names it, and
         the state file after (``durable=False`` skips the fsyncs: faster, and still safe
-        against a crash of the process, but not of the machine).
+        against a crash of the process, but not of the machine).  ``options`` (a
+        CheckpointOptions) and ``asynchronous`` as for :meth:`Checkpoint.write
+        <tfckpt.Checkpoint.write>`.
+
+        Asynchronously the path is returned once the values are copied; writing it,
+        recording it in the state file, incrementing the save counter and deleting old
+        checkpoints happen in the background, in that order, and ``latest_checkpoint`` and
+        ``checkpoints`` change only once the state file names the new checkpoint
+        (:meth:`sync` waits).  The save holds the directory's state-file lock while it
+        writes, in the background too.
 
         Raises:
             ConcurrentWriteError: another manager (or ``Checkpoint.save``) is saving in this
@@ -158,18 +173,53 @@ class CheckpointManager:
                 unchanged (a checkpoint written before the state file failed stays,
                 unnamed; saving again replaces it).
             InvalidArgumentError: a value cannot be saved.
+            CheckpointError: (asynchronously) the error of the previous asynchronous
+                save, if it failed; this save's own errors come from :meth:`sync` or the
+                next save instead.
+
+        Example::
+
+            manager = CheckpointManager(checkpoint, "/tmp/train", max_to_keep=3)
+            manager.save(asynchronous=True)
+            manager.sync()
         """
         step = None
+        previous_step = self._last_checkpoint_step
         if self._checkpoint_interval is not None:
             step = self._current_step()
             if not self._due(step, check_interval):
                 return None
-        check_state_path(self._directory)
-        with state_lock(self._directory, what="CheckpointManager save"):
-            path = self._save_and_record(checkpoint_number, durable)
-        if step is not None:
-            self._last_checkpoint_step = step
+        checkpoint = self._checkpoint
+        background, max_shard_size = checkpoint._save_settings(options, asynchronous)
+        with checkpoint._saves.turn():
+            count = checkpoint.save_counter + 1  # incremented even when a number is given
+            number = count if checkpoint_number is None else int(checkpoint_number)
+            path = f"{self._prefix}-{number}"
+            check_state_path(self._directory)
+            if step is not None:
+                self._last_checkpoint_step = step  # at call time, as TensorFlow does
+
+            def job(source: Any) -> None:
+                try:
+                    with state_lock(self._directory, what="CheckpointManager save"):
+                        self._write_and_record(source, path, durable, max_shard_size)
+                except BaseException:
+                    if step is not None and self._last_checkpoint_step == step:
+                        self._last_checkpoint_step = previous_step
+                    raise
+
+            checkpoint._run_save(job, background, count, path)
         return path
+
+    def sync(self) -> None:
+        """Waits for an asynchronous save of the checkpoint in flight; returns at once when
+        there is none.
+
+        Raises:
+            CheckpointError: the exception the asynchronous save raised (once, as it was
+                raised).
+        """
+        self._checkpoint.sync()
 
     def _due(self, step: int, check_interval: bool) -> bool:
         last = self._last_checkpoint_step
@@ -179,20 +229,14 @@ class CheckpointManager:
             return False
         return not (check_interval and step < last + (self._checkpoint_interval or 0))
 
-    def _save_and_record(self, checkpoint_number: int | None, durable: bool) -> str:
-        """Writes the checkpoint, then the state file without the checkpoints to delete,
-        then deletes them; the manager's own state changes only once the state file is
-        written (a checkpoint it could not record is removed again, unless the state file
-        names it already)."""
-        counter = self._checkpoint._counter()
-        counter[()] += 1
-        try:
-            number = int(counter) if checkpoint_number is None else int(checkpoint_number)
-            path = f"{self._prefix}-{number}"
-            write_objects(self._checkpoint, path, durable=durable)
-        except BaseException:
-            counter[()] -= 1
-            raise
+    def _write_and_record(
+        self, source: Any, path: str, durable: bool, max_shard_size: int | None
+    ) -> None:
+        """Writes ``source`` (the checkpoint's graph, or a snapshot of it) at ``path``, then
+        the state file without the checkpoints to delete, then deletes them; the manager's
+        own state changes only once the state file is written (a checkpoint it could not
+        record is removed again, unless the state file names it already)."""
+        write_objects(source, path, durable=durable, max_shard_size=max_shard_size)
         try:
             kept = self._existing_checkpoints()
             kept.pop(path, None)
@@ -200,7 +244,6 @@ class CheckpointManager:
             doomed, preserved = self._select_deletions(kept)
             self._write_state(path, kept, preserved, durable)
         except BaseException:
-            counter[()] -= 1
             if path not in self._maybe_delete and path != self._latest_checkpoint:
                 discard_quietly(path)
             raise
@@ -210,7 +253,6 @@ class CheckpointManager:
         for old in doomed:
             self._delete(old)
         tidy_prefixes(self._directory, os.path.basename(self._prefix) + "-", skip=path)
-        return path
 
     def _existing_checkpoints(self) -> OrderedDict[str, float]:
         """The managed checkpoints that still exist (entries naming deleted ones go)."""
@@ -283,7 +325,12 @@ class CheckpointManager:
         return os.path.commonpath([home, where]) == home
 
     def restore_or_initialize(self) -> str | None:
-        """Restores the latest checkpoint if there is one, else calls ``init_fn``."""
+        """Restores the latest checkpoint if there is one, else calls ``init_fn``.
+
+        An asynchronous save in flight is waited for first, so that the checkpoint it
+        writes is the latest (its error, if it failed, is left for :meth:`sync`).
+        """
+        self._checkpoint._saves.wait()
         if self._latest_checkpoint is not None:
             self._checkpoint.restore(self._latest_checkpoint)
             if self._checkpoint_interval is not None:
@@ -292,6 +339,3 @@ class CheckpointManager:
         if self._init_fn is not None:
             self._init_fn()
         return None
-
-    def sync(self) -> None:
-        """Nothing to wait for: tfckpt writes synchronously."""

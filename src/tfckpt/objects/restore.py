@@ -13,13 +13,30 @@ When anything fails (a mismatch, a corrupt or missing tensor, a missing data fil
 error says that nothing was restored, and the objects are as they were.  (Objects with only
 the one-step ``_tfckpt_restore`` hook are restored with the plan, so only the checks before
 them protect them.)
+
+Values are fetched in bulk: the walk of the graph only records which checkpoint keys it
+needs, and :func:`read_values` reads them all with the reader's many-tensor read (for a
+remote checkpoint, neighbouring byte ranges coalesce into a few large requests instead of
+one request per variable; locally, memory-map views).  NumpyState's ``.npy`` bytes are the
+exception: zero-copy views of their scalar strings, one read each.
+
+A checkpoint without an object graph (``tf.compat.v1.train.Saver``'s) is restored by
+variable name instead (:mod:`tfckpt.objects.name_based`), as TensorFlow's
+``TrackableSaver.restore`` falls back to ``_NameBasedRestoreCoordinator``;
+:func:`restore_objects` chooses.
+
+Unrestored values are reported when a restoration is garbage collected, as TensorFlow's
+``_CheckpointRestoreCoordinatorDeleter`` does: a ``logging.warning`` on the ``tfckpt``
+logger per checkpoint value no object took, unless ``status.expect_partial()`` was called.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,11 +46,14 @@ from tfckpt.errors import CheckpointError, DataLossError, InvalidArgumentError, 
 from tfckpt.objects import graph, trackable
 from tfckpt.objects.keys import OBJECT_GRAPH_KEY, VARIABLE_VALUE
 from tfckpt.proto import trackable_object_graph_pb2
-from tfckpt.reader import CheckpointReader, TensorValue
+from tfckpt.reader import CheckpointReader
 
 ObjectGraph = trackable_object_graph_pb2.TrackableObjectGraph
 ObjectNode = ObjectGraph.TrackableObject
 SerializedTensor = ObjectNode.SerializedTensor
+
+# Where the reports of unrestored values go (TensorFlow logs them with logging.warning).
+log = logging.getLogger("tfckpt")
 
 
 def read_object_graph(reader: CheckpointReader) -> ObjectGraph:
@@ -106,6 +126,58 @@ def missing_value(path: str | None, node_id: int, attribute: SerializedTensor) -
     )
 
 
+def read_values(
+    reader: CheckpointReader,
+    keys: Iterable[str],
+    *,
+    views: Iterable[str] = (),
+    copy: bool = False,
+) -> dict[tuple[str, bool], Any]:
+    """The values of ``keys`` in one bulk read, keyed ``(key, False)``, plus those of
+    ``views`` as zero-copy byte views, keyed ``(key, True)``.
+
+    ``keys`` are read with :meth:`~tfckpt.reader.CheckpointReader.get_tensors` (so a remote
+    checkpoint costs a few coalesced ranged requests, not one per key; ``copy=False``:
+    memory-map views of local files, owned arrays of remote ones).  Each of ``views`` is a
+    scalar string read with ``get_bytes_view`` (no copy of large ``.npy`` bytes); one that
+    is not a scalar string is read with the others instead, under ``(key, True)`` too.
+    Duplicates are read once.  The keys must exist (callers check ``has_tensor`` first, to
+    name what refers to a missing one).
+
+    Raises:
+        DataLossError, CheckpointNotFoundError, UnsupportedError: as the reader's reads.
+
+    Example::
+
+        values = read_values(reader, ["dense/kernel", "dense/bias"])
+        kernel = values["dense/kernel", False]
+    """
+    wanted = dict.fromkeys(keys)
+    out: dict[tuple[str, bool], Any] = {}
+    fallback = []
+    for key in dict.fromkeys(views):
+        try:
+            out[key, True] = reader.get_bytes_view(key)
+        except InvalidArgumentError:  # not a scalar string: the restore hook reports it
+            fallback.append(key)
+            wanted[key] = None
+    values = reader.get_tensors(list(wanted), copy=copy)
+    out.update(((key, False), values[key]) for key in wanted)
+    out.update(((key, True), values[key]) for key in fallback)
+    return out
+
+
+@dataclass(slots=True)
+class _Read:
+    """A planned restore of one attribute, waiting for the bulk read of its value."""
+
+    obj: Any
+    node_id: int
+    attribute: str
+    key: str
+    as_bytes: bool  # restored from a view of its scalar string's bytes
+
+
 class Restoration:
     """One ``restore()``/``read()`` call: the checkpoint and what has been matched so far."""
 
@@ -115,12 +187,20 @@ class Restoration:
         self.proto = read_object_graph(reader)
         self.matched: dict[int, Any] = {}
         self.unused_attributes: dict[int, list[str]] = {}
-        self._plan: list[Callable[[], None]] | None = None  # while binding: what to assign
+        # While binding: the reads and actions to check, then apply, in order of the walk.
+        self._plan: list[Callable[[], None] | _Read] | None = None
+        # Reports what was left unrestored when the restoration is collected (shares the
+        # two dicts above, which are therefore only ever changed in place).
+        self._report = _UnrestoredReport(self.proto, self.matched, self.unused_attributes)
+
+    def expect_partial(self) -> None:
+        """No report of unrestored values when this restoration is collected."""
+        self._report.silenced = True
 
     def bind(self, obj: Any, node_id: int) -> None:
         """Matches ``obj`` to checkpoint node ``node_id``, restores it and its children.
 
-        Everything is read and checked before anything is assigned.
+        Everything is read (in one bulk read) and checked before anything is assigned.
 
         Raises:
             InvalidArgumentError: a value does not fit its object (dtype, shape, read-only).
@@ -134,9 +214,12 @@ class Restoration:
         self._plan = []
         try:
             self._match(obj, node_id)
-            plan = self._plan
+            plan = self._checked(self._plan)
         except BaseException as exc:
-            self.matched, self.unused_attributes = matched, unused
+            self.matched.clear()
+            self.matched.update(matched)
+            self.unused_attributes.clear()
+            self.unused_attributes.update(unused)
             if isinstance(exc, CheckpointError):
                 raise _nothing_restored(exc) from None
             raise
@@ -162,9 +245,9 @@ class Restoration:
             if defer is not None:
                 self._planned(functools.partial(defer, ref.local_name, self, ref.node_id))
 
-    def _planned(self, action: Callable[[], None]) -> None:
+    def _planned(self, step: Callable[[], None] | _Read) -> None:
         assert self._plan is not None
-        self._plan.append(action)
+        self._plan.append(step)
 
     def _restore_attributes(self, obj: Any, node_id: int, node: ObjectNode) -> None:
         if not node.attributes:
@@ -173,34 +256,163 @@ class Restoration:
             accepted: tuple[str, ...] = (VARIABLE_VALUE,)
         else:
             accepted = tuple(getattr(obj, "_tfckpt_restorable_attributes", tuple)())
+        as_bytes = getattr(obj, "_tfckpt_bytes_attributes", ())
         unused = []
         for attribute in node.attributes:
             if attribute.name not in accepted:
                 unused.append(attribute.name)
                 continue
-            # Views of the memory map (no copy): assign() and the restore hooks copy what
-            # they keep.  NumpyState's .npy bytes are parsed straight from the map.
             key = attribute.checkpoint_key
             if not self.reader.has_tensor(key):
                 raise missing_value(self.path, node_id, attribute)
-            value: memoryview | TensorValue | None = None
-            if attribute.name in getattr(obj, "_tfckpt_bytes_attributes", ()):
-                try:
-                    value = self.reader.get_bytes_view(key)
-                except InvalidArgumentError:  # not a scalar string: the hook reports it
-                    pass
-            if value is None:
-                value = self.reader.get_tensor(key, copy=False)
-            if isinstance(obj, np.ndarray):
-                checked = checked_value(obj, value, attribute.checkpoint_key, self.reader)
-                self._planned(functools.partial(_assign_checked, obj, checked))
-            elif hasattr(obj, "_tfckpt_prepare_restore"):
-                self._planned(obj._tfckpt_prepare_restore(attribute.name, value, self.path, key))
-            else:
-                restore = obj._tfckpt_restore
-                self._planned(functools.partial(restore, attribute.name, value, self.path, key))
+            self._planned(_Read(obj, node_id, attribute.name, key, attribute.name in as_bytes))
         if unused:
             self.unused_attributes[node_id] = unused
+
+    def _checked(self, plan: list[Callable[[], None] | _Read]) -> list[Callable[[], None]]:
+        """The plan's reads fetched in bulk and checked, as assignments, in order."""
+        reads = [step for step in plan if isinstance(step, _Read)]
+        values = read_values(
+            self.reader,
+            (r.key for r in reads if not r.as_bytes),
+            views=(r.key for r in reads if r.as_bytes),
+        )
+        out: list[Callable[[], None]] = []
+        for step in plan:
+            if not isinstance(step, _Read):
+                out.append(step)
+                continue
+            # Views of the memory map (no copy): assign() and the restore hooks copy what
+            # they keep.  NumpyState's .npy bytes are parsed straight from the map.
+            obj, key, value = step.obj, step.key, values[step.key, step.as_bytes]
+            if isinstance(obj, np.ndarray):
+                checked = checked_value(obj, value, key, self.reader)
+                out.append(functools.partial(_assign_checked, obj, checked))
+            elif hasattr(obj, "_tfckpt_prepare_restore"):
+                out.append(obj._tfckpt_prepare_restore(step.attribute, value, self.path, key))
+            else:
+                restore = obj._tfckpt_restore
+                out.append(functools.partial(restore, step.attribute, value, self.path, key))
+        return out
+
+
+class _UnrestoredReport:
+    """Logs, when collected, the checkpoint values a restoration left unrestored, as
+    TensorFlow's ``_CheckpointRestoreCoordinatorDeleter.__del__`` does (same messages,
+    tensorflow/python/checkpoint/checkpoint.py), unless ``silenced`` (expect_partial).
+
+    A separate object from the Restoration, as in TensorFlow, so that collecting it needs
+    no finalizer on the Restoration itself; it holds the graph and the two dicts the
+    Restoration updates in place.
+    """
+
+    __slots__ = ("matched", "proto", "silenced", "unused_attributes")
+
+    def __init__(
+        self, proto: ObjectGraph, matched: dict[int, Any], unused: dict[int, list[str]]
+    ) -> None:
+        self.proto = proto
+        self.matched = matched
+        self.unused_attributes = unused
+        self.silenced = False
+
+    def lines(self) -> list[str]:
+        """The report's lines (empty when every value was restored); at most
+        ``REPORT_LINES`` values of each kind are named, then how many more there are."""
+        nodes = self.proto.nodes
+        unused_nodes = [
+            i for i, node in enumerate(nodes) if node.attributes and i not in self.matched
+        ]
+        if not unused_nodes and not self.unused_attributes:
+            return []
+        name = _NodeNames(self.proto)
+        lines = [
+            "Detecting that an object or model or tfckpt.Checkpoint is being deleted with "
+            "unrestored values. See the following logs for the specific values in question. "
+            "To silence these warnings, use `status.expect_partial()`. See "
+            "https://www.tensorflow.org/api_docs/python/tf/train/Checkpoint#restore "
+            "for details about the status object returned by the restore function."
+        ]
+        lines.extend(
+            f"Value in checkpoint could not be found in the restored object: {name(i)}"
+            for i in unused_nodes[:REPORT_LINES]
+        )
+        if len(unused_nodes) > REPORT_LINES:
+            lines.append(f"... and {len(unused_nodes) - REPORT_LINES} more values")
+        unused = list(self.unused_attributes.items())
+        lines.extend(
+            "An attribute in the restored object could not be found in the checkpoint. "
+            f"Object: {name(i)}, attribute: {attributes}"
+            for i, attributes in unused[:REPORT_LINES]
+        )
+        if len(unused) > REPORT_LINES:
+            lines.append(f"... and {len(unused) - REPORT_LINES} more objects")
+        return lines
+
+    def __del__(self) -> None:
+        if self.silenced or not log.isEnabledFor(logging.WARNING):
+            return
+        try:
+            for line in self.lines():
+                log.warning("%s", line)
+        except Exception:  # at interpreter exit, logging may be torn down already
+            pass
+
+
+# How many unrestored values (and objects with unrestored attributes) a report names, and
+# how many local names of a path it spells out: a hostile graph may be 100k nodes wide or
+# deep (TensorFlow names them all; a report here stays small whatever the graph).
+REPORT_LINES = 100
+NAME_PARTS = 64
+
+
+class _NodeNames:
+    """TensorFlow's pretty names of graph nodes, one at a time: ``(root).model.dense.kernel``
+    along the breadth-first spanning tree; slot variables as ``<optimizer>'s state '<slot>'
+    for <variable>`` (ObjectGraphProtoPrettyPrinter in
+    tensorflow/python/checkpoint/checkpoint.py).  Nodes not reached from the root are
+    ``(node N)``; a path of more than ``NAME_PARTS`` names is shortened in its middle."""
+
+    def __init__(self, proto: ObjectGraph) -> None:
+        nodes = proto.nodes
+        self._parents: dict[int, tuple[int, str]] = {}
+        queue = deque([0])
+        while queue:
+            current = queue.popleft()
+            for ref in nodes[current].children:
+                if ref.node_id != 0 and ref.node_id not in self._parents:
+                    self._parents[ref.node_id] = (current, ref.local_name)
+                    queue.append(ref.node_id)
+        self._slots: dict[int, tuple[int, str, int]] = {}
+        for node_id, node in enumerate(nodes):
+            for slot in node.slot_variables:
+                self._slots[slot.slot_variable_node_id] = (
+                    node_id,
+                    slot.slot_name,
+                    slot.original_variable_node_id,
+                )
+
+    def __call__(self, node_id: int) -> str:
+        slot = self._slots.get(node_id)
+        if slot is not None:
+            owner, slot_name, original = slot
+            return f"{self._path(owner)}'s state '{slot_name}' for {self._path(original)}"
+        return self._path(node_id)
+
+    def _path(self, node_id: int) -> str:
+        if node_id != 0 and node_id not in self._parents:
+            return f"(node {node_id})"
+        names = []
+        while node_id != 0:
+            node_id, name = self._parents[node_id]
+            names.append(name)
+        names.append("(root)")
+        names.reverse()
+        if len(names) > NAME_PARTS:
+            half = NAME_PARTS // 2
+            hidden = len(names) - 2 * half
+            names = [*names[:half], f"({hidden} more)", *names[-half:]]
+        return ".".join(names)
 
 
 def assign(target: np.ndarray, value: Any, key: str, reader: CheckpointReader) -> None:
@@ -267,21 +479,72 @@ def _describe(obj: Any) -> str:
     return repr(obj)
 
 
-def restore_objects(reader: CheckpointReader, root: Any) -> CheckpointLoadStatus:
-    """Restores ``root`` (node 0 of the object graph) and what hangs from it from ``reader``;
-    the status says what matched.
+def restore_objects(reader: CheckpointReader, root: Any) -> LoadStatus:
+    """Restores ``root`` and what hangs from it from ``reader``; the status says what
+    matched.
+
+    Through the object graph (``root`` is its node 0) when the checkpoint has one; a
+    name-based checkpoint (``tf.compat.v1.train.Saver``'s, no ``_CHECKPOINTABLE_OBJECT_GRAPH``
+    key) by variable name instead (:mod:`tfckpt.objects.name_based`), as TensorFlow's
+    ``TrackableSaver.restore`` does.  The status is a :class:`CheckpointLoadStatus` or a
+    :class:`~tfckpt.objects.name_based.NameBasedSaverStatus` accordingly.
 
     Raises:
         CheckpointError: the checkpoint cannot be read or a value does not fit its target;
             nothing is assigned then.
+
+    Example::
+
+        with tfckpt.load_checkpoint(path) as reader:
+            restore_objects(reader, checkpoint).assert_consumed()
     """
+    if not reader.has_tensor(OBJECT_GRAPH_KEY):
+        # (Imported here: name_based builds on this module.)
+        from tfckpt.objects.name_based import restore_by_name
+
+        return restore_by_name(reader, root)
     restoration = Restoration(reader)
-    restoration.bind(root, 0)
+    try:
+        restoration.bind(root, 0)
+    except BaseException:
+        restoration.expect_partial()  # the error says that nothing was restored
+        raise
     return CheckpointLoadStatus(restoration, root)
 
 
-class CheckpointLoadStatus:
-    """What ``Checkpoint.restore``/``read`` matched, with TensorFlow's assertions."""
+class LoadStatus:
+    """The status of a restore, with TensorFlow's assertions (``_LoadStatus`` in
+    tensorflow/python/checkpoint/checkpoint.py): each raises AssertionError when the
+    restore did not match as it asserts, and returns the status otherwise."""
+
+    def assert_consumed(self) -> LoadStatus:
+        raise NotImplementedError
+
+    def assert_existing_objects_matched(self) -> LoadStatus:
+        raise NotImplementedError
+
+    def assert_nontrivial_match(self) -> LoadStatus:
+        raise NotImplementedError
+
+    def expect_partial(self) -> LoadStatus:
+        """Silences warnings about incomplete restores."""
+        return self
+
+    def run_restore_ops(self, session: Any = None) -> None:
+        """Restoration is eager; nothing to run."""
+
+    def initialize_or_restore(self, session: Any = None) -> None:
+        """Restoration is eager; nothing to run."""
+
+
+class CheckpointLoadStatus(LoadStatus):
+    """What ``Checkpoint.restore``/``read`` matched through the object graph, with
+    TensorFlow's assertions.
+
+    When the restoration is garbage collected (this status and every deferred restoration
+    of it gone), the checkpoint values no object took are logged as warnings on the
+    ``tfckpt`` logger, as TensorFlow does, unless :meth:`expect_partial` was called.
+    """
 
     def __init__(self, restoration: Restoration, root: Any) -> None:
         self._restoration = restoration
@@ -365,17 +628,19 @@ class CheckpointLoadStatus:
         return self
 
     def expect_partial(self) -> CheckpointLoadStatus:
-        """Silences nothing (tfckpt never warns about unrestored values); for TF parity."""
+        """Silences the warnings about unrestored values logged when the restoration is
+        collected (a partial restore is expected: loading a model for inference without
+        its optimizer, say).
+
+        Example::
+
+            checkpoint.restore(path).expect_partial()
+        """
+        self._restoration.expect_partial()
         return self
 
-    def run_restore_ops(self, session: Any = None) -> None:
-        """Restoration is eager; nothing to run."""
 
-    def initialize_or_restore(self, session: Any = None) -> None:
-        """Restoration is eager; nothing to run."""
-
-
-class InitializationOnlyStatus:
+class InitializationOnlyStatus(LoadStatus):
     """The status of ``restore(None)``: nothing was restored."""
 
     _MESSAGE = "No checkpoint specified (save_path=None); nothing is being restored."
@@ -391,9 +656,3 @@ class InitializationOnlyStatus:
 
     def expect_partial(self) -> InitializationOnlyStatus:
         return self
-
-    def run_restore_ops(self, session: Any = None) -> None:
-        """Nothing to run."""
-
-    def initialize_or_restore(self, session: Any = None) -> None:
-        """Nothing to run."""

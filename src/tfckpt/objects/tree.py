@@ -6,6 +6,10 @@ dict of its children by local name; an object holding one value (a variable's
 value; other attributes go under ``".ATTRIBUTES"``; optimizer slot variables go under the
 optimizer's ``".OPTIMIZER_SLOT"``, keyed by the variable's path and the slot name.
 NumpyState values are decoded with ``allow_pickle=False`` (other py_state stays bytes).
+
+Every value the tree holds is read in one bulk read before the tree is built
+(:func:`tfckpt.objects.restore.read_values`): a remote checkpoint costs a few coalesced
+ranged requests, not one per value.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from tfckpt.objects.restore import (
     SerializedTensor,
     missing_value,
     read_object_graph,
+    read_values,
 )
 from tfckpt.reader import CheckpointReader, load_checkpoint
 
@@ -47,11 +52,20 @@ class CheckpointTree(dict[str, Any]):
     path_to_key: dict[Path, str]
 
 
-def _decode(reader: CheckpointReader, node_id: int, attribute: SerializedTensor) -> Any:
+def _decode(
+    reader: CheckpointReader,
+    node_id: int,
+    attribute: SerializedTensor,
+    fetched: dict[tuple[str, bool], Any] | None = None,
+) -> Any:
+    """The value of ``attribute``: from ``fetched`` (a bulk read), else read now."""
     name, key = attribute.name, attribute.checkpoint_key
     if not reader.has_tensor(key):
         raise missing_value(reader.prefix, node_id, attribute)
-    value = reader.get_tensor(key)
+    if fetched is not None and (key, False) in fetched:
+        value = fetched.pop((key, False))
+    else:
+        value = reader.get_tensor(key)
     if name == PY_STATE and isinstance(value, bytes) and value.startswith(b"\x93NUMPY"):
         try:
             return deserialize_array(value, key, reader.prefix)
@@ -164,9 +178,34 @@ class _TreeBuilder:
         # Each key read once: attributes naming one key share its value (a graph of 1000
         # nodes naming one 3 MB tensor must not make 3 GB of copies).
         self._values: dict[tuple[str, bool], Any] = {}
+        # The values of the keys the tree holds, read in bulk before it is built (for a
+        # remote checkpoint a few coalesced requests instead of one per value); each is
+        # taken out as it is decoded, so that NumpyState bytes are dropped once parsed.
+        self._fetched: dict[tuple[str, bool], Any] = {}
+
+    def _keys(self) -> list[str]:
+        """The existing keys that :meth:`build` decodes: every attribute of a reached node,
+        and the first of an unreached slot variable of a reached variable (as
+        :meth:`_add_slots`).  A key missed here is read on its own when decoded."""
+        spanning, nodes, reader = self.spanning, self.nodes, self.reader
+        keys: list[str] = []
+        for node_id in spanning.order:
+            node = nodes[node_id]
+            keys.extend(a.checkpoint_key for a in node.attributes)
+            for slot in node.slot_variables:
+                slot_id = slot.slot_variable_node_id
+                if (
+                    spanning.reached[slot.original_variable_node_id]
+                    and not spanning.reached[slot_id]
+                    and nodes[slot_id].attributes
+                ):
+                    keys.append(nodes[slot_id].attributes[0].checkpoint_key)
+        return [key for key in dict.fromkeys(keys) if reader.has_tensor(key)]
 
     def build(self) -> CheckpointTree:
         spanning = self.spanning
+        # Owned values (the tree keeps them); the arrays of a data file share one buffer.
+        self._fetched = read_values(self.reader, self._keys(), copy=True)
         self._value_of(0)
         for node_id in spanning.order[1:]:
             parent = self.built.get(spanning.parent[node_id])
@@ -183,7 +222,7 @@ class _TreeBuilder:
     def _decode(self, node_id: int, attribute: SerializedTensor) -> Any:
         key = (attribute.checkpoint_key, attribute.name == PY_STATE)  # (py_state is parsed)
         if key not in self._values:
-            self._values[key] = _decode(self.reader, node_id, attribute)
+            self._values[key] = _decode(self.reader, node_id, attribute, self._fetched)
         return self._values[key]
 
     def _value_of(self, node_id: int) -> Any:

@@ -13,5 +13,10 @@ Everything above it (tables, bundles, V1 files, objects) reads and writes throug
 - :mod:`tfckpt.storage.commit`: writing. Temporaries, fsync and the renames that publish a
   checkpoint, in the order that leaves readers only ever seeing complete checkpoints, an
   overwrite's old files set aside until the new ones are in place.
+- :mod:`tfckpt.storage.remote_commit`: writing to object stores. ``RemoteCommit`` streams
+  each file in blocks (multipart, resumable uploads) left unfinished until publish, which
+  finishes the data shards and then the index; ``remove_objects`` deletes a checkpoint's
+  objects in order.  :func:`~tfckpt.storage.location.commit_for` picks the commit for a
+  write target (local path, URL, or fsspec filesystem and path).
 - :mod:`tfckpt.storage.lock`: the lock files that keep two writers of the same files apart.
 """

@@ -6,6 +6,10 @@
 resolution, the ``checkpoint`` state file, V1 shards) asks the Storage; everything that
 reads bytes opens a :class:`~tfckpt.storage.source.ByteSource` through it.
 
+:func:`commit_for` is the writing side: the same targets give the prefix to write and the
+:class:`~tfckpt.storage.commit.Commit` that publishes the files there (LocalCommit for
+local paths, :class:`~tfckpt.storage.remote_commit.RemoteCommit` for fsspec filesystems).
+
 Local paths never import fsspec; URLs import :mod:`tfckpt.storage.remote` (and fsspec) on
 first use.  Paths are kept in the form the caller gave (URLs stay URLs), so that errors
 name them and paths that come back (``latest_checkpoint``) can be passed in again.
@@ -19,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from tfckpt.errors import InvalidArgumentError, UnsupportedError
+from tfckpt.storage.commit import Commit, LocalCommit
 from tfckpt.storage.source import ByteSource, LocalFile
 
 # The tfckpt extra that installs each protocol's fsspec backend.
@@ -103,7 +108,7 @@ def protocol_of(url: str) -> str:
 
 
 def install_hint(protocol: str) -> str:
-    """The pip command that installs what reading ``protocol`` needs."""
+    """The pip command that installs what reading or writing ``protocol`` needs."""
     return f'pip install "tfckpt[{EXTRAS.get(protocol, "remote")}]"'
 
 
@@ -131,7 +136,62 @@ def locate(
 
         storage, prefix = locate("gs://bucket/run/ckpt-1", storage_options={"token": "anon"})
     """
+    return _locate(os.fspath(path), fs, storage_options, "reading")
+
+
+def commit_for(
+    path: str | os.PathLike[str],
+    *,
+    fs: Any = None,
+    storage_options: Mapping[str, Any] | None = None,
+    durable: bool = False,
+    block_size: int | None = None,
+) -> tuple[str, Commit]:
+    """Where to write ``path`` and the commit that publishes the files written there.
+
+    ``path``, ``fs`` and ``storage_options`` are taken as :func:`locate` takes them.  A
+    local path (or a ``file://`` URL, or fsspec's local filesystem) gives the path as it is
+    and a :class:`~tfckpt.storage.commit.LocalCommit` (``durable`` fsyncs); anything else a
+    :class:`~tfckpt.storage.remote_commit.RemoteCommit` uploading in blocks of
+    ``block_size`` bytes (16 MiB unless given; ``durable`` changes nothing there: an object
+    store keeps what it acknowledged), and the path in the caller's form (URLs stay URLs).
+    Create the files under the returned path's names, then publish.  Remote writers take
+    no lock: one writer per prefix is the caller's job on object stores.
+
+    Raises:
+        UnsupportedError: a URL whose fsspec backend is not installed (the message names
+            the extra to install), or a protocol fsspec does not know.
+        InvalidArgumentError: as :func:`locate`; a chained URL (``simplecache::s3://``),
+            which cannot publish safely; a bad ``block_size``.
+        StorageError: a read-only store (``http(s)://``).
+
+    Example::
+
+        prefix, commit = commit_for("s3://bucket/run/ckpt-1", storage_options={"anon": False})
+        with open("local.index", "rb") as f:
+            commit.create(prefix + ".index").write(f.read())
+        commit.publish()
+    """
     text = os.fspath(path)
+    if "::" in text:
+        raise InvalidArgumentError(
+            "cannot write through a chained URL (simplecache::, filecache::...): write to "
+            "the store's own URL",
+            path=text,
+        )
+    storage, target = _locate(text, fs, storage_options, "writing")
+    if not storage.remote:
+        return target, LocalCommit(durable=durable)
+    from tfckpt.storage import remote, remote_commit
+
+    assert isinstance(storage, remote.RemoteStorage)
+    options = {} if block_size is None else {"block_size": block_size}
+    return target, remote_commit.RemoteCommit(storage, **options)
+
+
+def _locate(
+    text: str, fs: Any, storage_options: Mapping[str, Any] | None, doing: str
+) -> tuple[Storage, str]:
     if fs is not None:
         if storage_options:
             raise InvalidArgumentError(
@@ -156,7 +216,7 @@ def locate(
         from tfckpt.storage import remote
     except ImportError:
         raise UnsupportedError(
-            f"reading {protocol}:// URLs needs fsspec and its {protocol} backend, which are "
+            f"{doing} {protocol}:// URLs needs fsspec and its {protocol} backend, which are "
             f"not installed: {install_hint(protocol)}",
             path=text,
         ) from None

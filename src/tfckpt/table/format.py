@@ -9,6 +9,8 @@ import struct
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
+
 from tfckpt import checksum
 from tfckpt.errors import DataLossError
 
@@ -52,6 +54,36 @@ def encode_varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+# The smallest value that takes k + 2 bytes as a varint, k = 0..8 (2**7 ... 2**63).
+_VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], np.uint64)
+
+
+def varint_lengths(values: np.ndarray) -> np.ndarray:
+    """How many bytes each value's varint64 takes (``values`` non-negative or uint64)."""
+    return np.searchsorted(_VARINT_LIMITS, values.astype(np.uint64), side="right") + 1
+
+
+def encode_varint_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`encode_varint` of every value, vectorised: returns the varints concatenated
+    (uint8) and how many bytes each takes (int64).  One pass per varint byte, none per value.
+    """
+    flat = values.reshape(-1).astype(np.uint64, copy=False)
+    if flat.size == 0:
+        return np.zeros(0, np.uint8), np.zeros(0, np.int64)
+    if int(flat.max()) < 0x80:  # one byte each: the common case
+        return flat.astype(np.uint8), np.ones(flat.size, np.int64)
+    widths = varint_lengths(flat)
+    starts = np.zeros(flat.size, np.int64)
+    np.cumsum(widths[:-1], out=starts[1:])
+    out = np.empty(int(widths.sum()), np.uint8)
+    for k in range(int(widths.max())):
+        has = np.flatnonzero(widths > k)
+        low = (flat[has] >> np.uint64(7 * k)) & np.uint64(0x7F)
+        more = (widths[has] > k + 1).astype(np.uint64) << np.uint64(7)
+        out[starts[has] + k] = (low | more).astype(np.uint8)
+    return out, widths
 
 
 def decode_varint(

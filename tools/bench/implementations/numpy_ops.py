@@ -65,3 +65,15 @@ def read(ctx: Ctx) -> Bench:
 
     need(os.path.join(root, "data.npz" if fmt == "npz" else "names.json"), "numpy files")
     return Bench(run, verify=lambda got: check_tensors(got, ctx.man, "numpy load"))
+
+
+@impl(("save_async", "numpy_copy"))
+def copy_arrays(ctx: Ctx) -> Bench:
+    """np.copy of every array: what an asynchronous save's snapshot cannot beat."""
+    import numpy as np
+
+    data = ctx.data()
+    return Bench(
+        lambda: {name: np.copy(value) for name, value in data.items()},
+        verify=lambda got: check_tensors(got, ctx.man, "np.copy"),
+    )

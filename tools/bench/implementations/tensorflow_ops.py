@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .. import files
 from ..checks import (
+    check_loaded_weights,
     check_numpy_state_checkpoint,
     check_object_checkpoint,
     check_shape_map,
@@ -121,3 +123,90 @@ def restore_numpy_state(ctx: Ctx) -> Bench:
         return {name: getattr(state, name) for name in names}
 
     return Bench(run, verify=lambda got: check_tensors(got, ctx.man, "TF NumpyState restore"))
+
+
+def _variables(ctx: Ctx) -> Any:
+    import tensorflow as tf
+
+    data = ctx.data()
+    variables = {name: tf.Variable(value) for name, value in data.items()}
+    del data
+    return tf.train.Checkpoint(**variables)
+
+
+@impl(("save_sharded", "tf"))
+def save_sharded(ctx: Ctx) -> Bench:
+    import tensorflow as tf
+
+    policy = tf.train.experimental.MaxShardSizePolicy(max_shard_size=ctx.max_shard_size())
+    options = tf.train.CheckpointOptions(experimental_sharding_callback=policy)
+    checkpoint = _variables(ctx)
+    prefix = ctx.p.sharded_tf
+    return save_bench(
+        os.path.dirname(prefix),
+        lambda: checkpoint.write(prefix, options=options),
+        lambda _: check_object_checkpoint(prefix, ctx.man, "TF sharded Checkpoint.write"),
+    )
+
+
+def _save_async(ctx: Ctx, mode: str) -> Bench:
+    """As tfckpt_ops._save_async, with tf.train.Checkpoint and tf.Variables."""
+    import tensorflow as tf
+
+    checkpoint = _variables(ctx)
+    options = None if mode == "sync" else tf.train.CheckpointOptions(enable_async=True)
+    out_dir = os.path.join(ctx.p.async_dir, f"tf_{mode}")
+    prefix = os.path.join(out_dir, "ckpt")
+    saved: list[str] = []
+
+    def run() -> None:
+        saved.append(checkpoint.save(prefix, options=options))
+        if mode == "total":
+            checkpoint.sync()
+
+    def after() -> None:
+        if mode == "block":
+            checkpoint.sync()
+        files.fsync_tree(out_dir)
+
+    return Bench(
+        run,
+        prepare=lambda: files.fresh_dir(out_dir),
+        after=after,
+        verify=lambda _: check_object_checkpoint(saved[-1], ctx.man, f"TF save ({mode})"),
+    )
+
+
+@impl(("save_async", "tf"))
+def save_sync(ctx: Ctx) -> Bench:
+    return _save_async(ctx, "sync")
+
+
+@impl(("save_async", "tf_async_block"))
+def save_async_blocking(ctx: Ctx) -> Bench:
+    return _save_async(ctx, "block")
+
+
+@impl(("save_async", "tf_async_total"))
+def save_async_total(ctx: Ctx) -> Bench:
+    return _save_async(ctx, "total")
+
+
+@impl(("load_var", "tf"))
+def load_variables(ctx: Ctx) -> Bench:
+    import tensorflow as tf
+
+    from .. import workloads
+
+    prefix = need(ctx.p.tf + ".index", "TF checkpoint")[: -len(".index")]
+
+    def run() -> Any:
+        out = {}
+        for name, _shape in tf.train.list_variables(prefix):
+            if workloads.hf_loaded(name):
+                out[name] = tf.train.load_variable(prefix, name)
+        return out
+
+    return Bench(
+        run, verify=lambda got: check_loaded_weights(got, ctx.man, "TF load_variable loop")
+    )

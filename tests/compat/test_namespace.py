@@ -105,6 +105,8 @@ def test_checkpoint_options(tmp_path):
     assert tf.train.CheckpointOptions(experimental_enable_async_checkpoint=True).enable_async
     checkpoint = tf.train.Checkpoint(w={"a": np.arange(3.0)})
     path = checkpoint.save(str(tmp_path / "ckpt"), options=options)
+    # As with TensorFlow, an asynchronous save returns before its files exist; sync() waits.
+    checkpoint.sync()
     assert tf.train.load_variable(path, "w/a/.ATTRIBUTES/VARIABLE_VALUE").tolist() == [0, 1, 2]
     for unsupported in (
         {"experimental_write_callbacks": [lambda path: None]},

@@ -144,11 +144,8 @@ def test_add_and_add_sorted_mixed_match_the_reference(keys, sizes, block_size, d
 def test_many_blocks_of_model_like_names_and_many_adds():
     """20,000 model-like keys (the W2 index) over several default-sized blocks; one
     add_sorted, or add() per key (built a few blocks at a time), or JoinedValues."""
-    keys = sorted(
-        f"model/layer_{i // 4}/{('dense/kernel', 'dense/bias', 'ln/gamma', 'ln/beta')[i % 4]}"
-        .encode()
-        for i in range(20_000)
-    )
+    kinds = ("dense/kernel", "dense/bias", "ln/gamma", "ln/beta")
+    keys = sorted(f"model/layer_{i // 4}/{kinds[i % 4]}".encode() for i in range(20_000))
     rng = np.random.default_rng(0)
     values = [rng.bytes(int(n)) for n in rng.integers(10, 60, len(keys))]
     entries = list(zip(keys, values))

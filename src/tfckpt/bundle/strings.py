@@ -140,8 +140,9 @@ def encode_string_chunks(flat: list[Any], big_endian: bool = False) -> tuple[lis
         if wide is None:
             try:
                 narrow.extend(map(len, part))
-            except ValueError:  # a length of 256 or more: uint64 from here on
-                wide = array.array("Q")  # (bytearray.extend left ``narrow`` unchanged)
+            except ValueError:  # a length of 256 or more: uint64 from this chunk on
+                del narrow[start:]  # (CPython's extend adds nothing when it fails)
+                wide = array.array("Q")
         if wide is not None:
             wide += array.array("Q", map(len, part))
         chunk = b"".join(part)
@@ -186,9 +187,7 @@ def decode_varints(buf: np.ndarray, count: int) -> tuple[np.ndarray, int]:
     return values, used
 
 
-def decode_strings(
-    data: Encoded, count: int, big_endian: bool = False
-) -> tuple[list[bytes], int]:
+def decode_strings(data: Encoded, count: int, big_endian: bool = False) -> tuple[list[bytes], int]:
     """Decodes a string tensor's bytes; returns the strings and the entry CRC computed.
 
     Raises StringDecodeError when the layout does not hold together or the lengths'

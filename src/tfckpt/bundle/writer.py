@@ -34,7 +34,12 @@ import numpy as np
 
 from tfckpt import checksum, dtypes
 from tfckpt.bundle.claim import claim_prefix
-from tfckpt.bundle.entry_codec import EntryFields, encode_header, partitioned_entry
+from tfckpt.bundle.entry_codec import (
+    EntryFields,
+    encode_entries_joined,
+    encode_header,
+    partitioned_entry,
+)
 from tfckpt.bundle.naming import data_filename, index_filename
 from tfckpt.bundle.sharding import (
     Piece,
@@ -52,7 +57,7 @@ from tfckpt.bundle.write_batch import StringPieces, WriteBatch
 from tfckpt.errors import InvalidArgumentError, StorageError
 from tfckpt.storage.commit import Commit, LocalCommit, storage_error, write_buffers
 from tfckpt.storage.location import commit_for
-from tfckpt.table.writer import TableWriter
+from tfckpt.table.writer import JoinedValues, TableWriter
 from tfckpt.tensor_slice import TensorSlice, encode_slice_key
 
 # Small writes are staged in a buffer that stays in the CPU cache; 20,000 tensors of a few
@@ -644,10 +649,6 @@ def _nbytes(piece: Any, name: str) -> int:
 def _write_index(
     file: BinaryIO, entries: dict[bytes, EntryFields], big_endian: bool, num_shards: int = 1
 ) -> None:
-    # (Imported here while another change to this module is in flight; they belong above.)
-    from tfckpt.bundle.entry_codec import encode_entries_joined
-    from tfckpt.table.writer import JoinedValues
-
     keys = sorted(entries)
     # The header under the empty key sorts first; the entries follow, serialized together
     # and added to the table in one batch (no bytes object per entry).

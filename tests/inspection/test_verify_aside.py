@@ -13,27 +13,9 @@ import numpy as np
 
 import tfckpt
 from tests.cli.run import tfckpt as run_tfckpt
+from tests.inspection.interrupted import OLD, overwrite_killed
 from tfckpt.inspection.verify import repair_interrupted_overwrite, verify_checkpoint
 from tfckpt.storage.commit import aside_path, temporary_path
-
-OLD = {"a": np.arange(10.0), "b": np.ones(3, np.int32)}
-NEW = {"a": np.arange(5.0)}
-
-
-def _overwrite_killed(tmp_path, *, data_moved_in: bool, data_set_aside: bool = True) -> str:
-    """The files of a checkpoint whose overwrite died between its renames, as LocalCommit
-    leaves them: the old index set aside, the old data file set aside (or not yet), the
-    new data file in under its final name (or still a temporary)."""
-    prefix = str(tmp_path / "ckpt")
-    index, data = prefix + ".index", prefix + ".data-00000-of-00001"
-    tfckpt.save_tensors(prefix, OLD)
-    new = tfckpt.save_tensors(str(tmp_path / "new"), NEW)
-    os.rename(index, aside_path(index))
-    if data_set_aside:
-        os.rename(data, aside_path(data))
-        target = data if data_moved_in else temporary_path(data, "0123456789abcdef")
-        os.rename(new + ".data-00000-of-00001", target)
-    return prefix
 
 
 def _values(prefix: str) -> dict[str, np.ndarray]:
@@ -44,7 +26,7 @@ def test_an_interrupted_overwrite_is_reported_and_its_old_checkpoint_verified(tm
     """New data already under the final name, old index and data set aside: one problem
     saying the overwrite was interrupted (naming the set-aside index), the set-aside
     files listed, every tensor of the old checkpoint verified with no other problem."""
-    prefix = _overwrite_killed(tmp_path, data_moved_in=True)
+    prefix = overwrite_killed(tmp_path, data_moved_in=True)
     report = verify_checkpoint(prefix)
     assert report.interrupted and not report.ok
     assert len(report.problems) == 1, report.problems
@@ -62,7 +44,7 @@ def test_an_interrupted_overwrite_is_reported_and_its_old_checkpoint_verified(tm
 def test_interrupted_before_the_data_was_set_aside_reads_the_final_data(tmp_path):
     """Killed after setting the index aside, before touching the data file: the old
     checkpoint is the aside index with the data file under its final name; verified."""
-    prefix = _overwrite_killed(tmp_path, data_moved_in=False, data_set_aside=False)
+    prefix = overwrite_killed(tmp_path, data_moved_in=False, data_set_aside=False)
     report = verify_checkpoint(prefix, keep_going=True)
     assert report.interrupted and len(report.problems) == 1, report.problems
     assert report.tensors_checked == 2
@@ -71,7 +53,7 @@ def test_interrupted_before_the_data_was_set_aside_reads_the_final_data(tmp_path
 def test_tfckpt_verify_exits_1_with_a_distinct_message(tmp_path):
     """The command prints the interrupted-overwrite problem and an INTERRUPTED summary and
     exits with 1 (with the new data file still a temporary, too)."""
-    prefix = _overwrite_killed(tmp_path, data_moved_in=False)
+    prefix = overwrite_killed(tmp_path, data_moved_in=False)
     done = run_tfckpt("verify", prefix)
     assert done.returncode == 1, done.stderr
     assert "overwrite of this checkpoint was interrupted" in done.stdout
@@ -99,7 +81,7 @@ def test_repair_puts_the_old_checkpoint_back(tmp_path):
     """repair_interrupted_overwrite moves the set-aside checkpoint back under its final
     names (TensorFlow can read it again), removes the rest, and verify is clean; a second
     repair has nothing to do."""
-    prefix = _overwrite_killed(tmp_path, data_moved_in=True)
+    prefix = overwrite_killed(tmp_path, data_moved_in=True)
     assert repair_interrupted_overwrite(prefix) is True
     assert os.path.exists(prefix + ".index")
     assert not [n for n in os.listdir(tmp_path) if ".tempstate-tfckpt-" in n and "lock" not in n]

@@ -44,18 +44,16 @@ values HDF5/Keras cannot hold.  Two choices are made where the checkpoint is sil
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
 
 import numpy as np
 
 from tfckpt.convert.plan import Progress
 from tfckpt.convert.staging import staged_file
 from tfckpt.errors import InvalidArgumentError, UnsupportedError
-from tfckpt.inspection.extras import MissingExtraError
+from tfckpt.inspection.extras import require
 from tfckpt.objects.keys import VARIABLE_VALUE
 from tfckpt.proto import trackable_object_graph_pb2
 
@@ -469,16 +467,6 @@ def keras_layout(
     return walk.model(node_id, object_path)
 
 
-def _import_h5py() -> ModuleType:
-    try:
-        return importlib.import_module("h5py")
-    except ImportError:
-        raise MissingExtraError(
-            "h5py is not installed; it is needed for writing Keras .weights.h5 files "
-            '(pip install "tfckpt[h5]")'
-        ) from None
-
-
 def write_keras_h5(
     final_path: str,
     entries: Iterable[tuple[str, Callable[[], np.ndarray]]],
@@ -490,7 +478,7 @@ def write_keras_h5(
     Raises:
         MissingExtraError: h5py is not installed.
     """
-    h5py = _import_h5py()
+    h5py = require("h5py")
     with staged_file(final_path) as temporary, h5py.File(temporary, "w") as f:
         for dataset_path, read in entries:
             value = np.asarray(read())

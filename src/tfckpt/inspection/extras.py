@@ -1,8 +1,9 @@
 """Optional dependencies, imported only when a feature needs them.
 
-``import tfckpt`` never imports these: safetensors, tqdm, torch and jax are each
+``import tfckpt`` never imports these: safetensors, tqdm, h5py, torch and jax are each
 imported by the function that uses them, through :func:`require`, which turns a missing
-package into an error that says what to install.
+package into an error that says what to install (h5py is imported by
+:mod:`tfckpt.convert.keras_h5` itself, whose error says what ``require("h5py")`` says).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ _EXTRAS: dict[str, tuple[str | None, str]] = {
     "safetensors": ("safetensors", "reading and writing .safetensors files"),
     "safetensors.numpy": ("safetensors", "reading and writing .safetensors files"),
     "tqdm": ("progress", "progress bars"),
+    "h5py": ("h5", "writing Keras .weights.h5 files"),
     "torch": (None, 'framework="pt"'),
     "jax": (None, 'framework="jax"'),
     "jax.numpy": (None, 'framework="jax"'),

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import glob
 import os
+import posixpath
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import numpy as np
 
 from tfckpt.bundle.claim import remove_checkpoint_files, tidy_prefixes
+from tfckpt.bundle.naming import index_filename
 from tfckpt.bundle.sharding import MaxShardSizePolicy
 from tfckpt.bundle.writer import BundleWriter
 from tfckpt.checkpoint_state import check_state_path, read_state, state_lock, write_state
@@ -36,10 +39,27 @@ from tfckpt.objects.keys import OBJECT_GRAPH_KEY, SAVE_COUNTER, VARIABLE_VALUE
 from tfckpt.objects.restore import (
     InitializationOnlyStatus,
     LoadStatus,
-    Restoration,
     restore_objects,
 )
+from tfckpt.paths import checkpoint_format
 from tfckpt.reader import load_checkpoint
+from tfckpt.storage.location import is_url, locate
+
+if TYPE_CHECKING:
+    from tfckpt.storage.remote import RemoteStorage
+
+_Where = TypeVar("_Where")
+_Where_contra = TypeVar("_Where_contra", contravariant=True)
+
+
+class Binder(Protocol[_Where_contra]):
+    """What a restore defers to a child attached later: ``bind(child, where)`` restores it.
+
+    ``where`` is a node id of the object graph (:class:`~tfckpt.objects.restore.
+    Restoration`) or, for a name-based checkpoint, the path of names the child would have
+    (:class:`~tfckpt.objects.name_based.NameBasedRestoration`)."""
+
+    def bind(self, obj: Any, where: _Where_contra, /) -> None: ...
 
 # How long Checkpoint.save waits for another writer of the state file (a CheckpointManager
 # saving in the same directory holds it throughout its save).
@@ -53,6 +73,8 @@ def write_objects(
     durable: bool = False,
     max_shard_size: int | None = None,
     num_shards: int | None = None,
+    fs: Any = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> str:
     """Writes the object graph under ``root`` and its values as a V2 checkpoint.
 
@@ -61,10 +83,14 @@ def write_objects(
     ``CheckpointOptions(experimental_sharding_callback=MaxShardSizePolicy(max_shard_size))``
     (the graph joins the last shard, counted as 0 bytes, as in TF); ``num_shards`` spreads
     whole values over that many data files (:mod:`tfckpt.bundle.sharding`).
+    ``file_prefix`` may be an fsspec URL (``storage_options`` go to fsspec) or a path on the
+    fsspec filesystem ``fs``: the files are streamed there, data first, index last
+    (:mod:`tfckpt.storage.remote_commit`).
 
     Example::
 
         write_objects(Checkpoint(w=np.ones((1024, 1024))), "/tmp/ckpt", max_shard_size=1 << 20)
+        write_objects(Checkpoint(w=np.ones(3)), "s3://bucket/run/ckpt")
 
     Raises:
         As :class:`~tfckpt.bundle.writer.BundleWriter`.
@@ -72,7 +98,12 @@ def write_objects(
     nodes = graph.collect(root)
     proto = graph.to_proto(nodes)
     with BundleWriter(
-        file_prefix, durable=durable, max_shard_size=max_shard_size, num_shards=num_shards
+        file_prefix,
+        durable=durable,
+        max_shard_size=max_shard_size,
+        num_shards=num_shards,
+        fs=fs,
+        storage_options=storage_options,
     ) as writer:
         writer.add_many(
             (key, value_fn())
@@ -83,15 +114,145 @@ def write_objects(
     return os.fspath(file_prefix)
 
 
-def _discard_unrecorded(directory: str, path: str) -> None:
+class SaveLocation:
+    """Where saves write: the local file system or a store, resolved once from what the
+    caller passed (a path or URL, ``fs``, ``storage_options``, as
+    :func:`tfckpt.storage.location.locate` takes them).
+
+    Paths stay in the caller's form (URLs stay URLs) and are handed on with :attr:`options`
+    to the writers, the state file and the readers; what only exists locally (prefix locks,
+    temporaries to tidy, ``os.path`` arithmetic) is done on local paths only.
+
+    Raises:
+        UnsupportedError: a URL whose fsspec backend is not installed.
+        InvalidArgumentError: ``storage_options`` with a local path, or both ``fs`` and
+            ``storage_options``.
+
+    Example::
+
+        where = SaveLocation("s3://bucket/run", None, {"anon": False})
+        where.join(where.path, "ckpt")  # "s3://bucket/run/ckpt"
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], fs: Any, storage_options: Mapping[str, Any] | None
+    ) -> None:
+        given = os.fspath(path)
+        self.storage, located = locate(given, fs=fs, storage_options=storage_options)
+        self.remote = self.storage.remote
+        # Remotely the located form is the caller's without a trailing slash.
+        self.path = located if self.remote else given
+        self.fs = fs
+        self.storage_options = storage_options
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """``fs`` and ``storage_options``, for the functions that take them."""
+        return {"fs": self.fs, "storage_options": self.storage_options}
+
+    def local(self, path: str) -> str:
+        """``path`` on the local file system (a ``file://`` URL stripped).  Local only."""
+        if self.fs is None and not self.storage_options and not is_url(path):
+            return path
+        return locate(path, fs=self.fs, storage_options=self.storage_options)[1]
+
+    def dirname(self, path: str) -> str:
+        """The directory of ``path`` (its ``checkpoint`` state file's)."""
+        if not self.remote:
+            return os.path.dirname(path) or "."
+        if "://" in path:
+            scheme, rest = path.split("://", 1)
+            return f"{scheme}://{posixpath.dirname(rest)}"
+        return posixpath.dirname(path)
+
+    def basename(self, path: str) -> str:
+        return os.path.basename(path) if not self.remote else posixpath.basename(path)
+
+    def join(self, directory: str, name: str) -> str:
+        return os.path.join(directory, name) if not self.remote else posixpath.join(directory, name)
+
+    def relative(self, path: str, directory: str) -> str:
+        """``path`` relative to ``directory`` when it is inside, as the state file keeps it
+        (remotely a path elsewhere is kept as it is)."""
+        if not self.remote:
+            return os.path.relpath(path, directory)
+        home = directory if directory.endswith("/") else directory + "/"
+        return path[len(home) :] if path.startswith(home) else path
+
+    def same(self, a: str, b: str) -> bool:
+        """Whether ``a`` and ``b`` name the same checkpoint."""
+        if not self.remote:
+            return os.path.abspath(self.local(a)) == os.path.abspath(self.local(b))
+        store = self._store
+        return _normal(store.fs_path(a)) == _normal(store.fs_path(b))
+
+    def inside(self, directory: str, path: str) -> bool:
+        """Whether the checkpoint ``path`` is in ``directory`` or below (``..`` resolved;
+        locally symbolic links too); remotely a path on another store is not."""
+        if not self.remote:
+            home = os.path.realpath(self.local(directory))
+            where = os.path.realpath(os.path.dirname(self.local(path)) or ".")
+            return os.path.commonpath([home, where]) == home
+        store = self._store
+        if not path.startswith(store.prefix) or is_url(path) != is_url(directory):
+            return False
+        home = _normal(store.fs_path(directory))
+        where = _normal(posixpath.dirname(store.fs_path(path)))
+        return posixpath.commonpath([home, where]) == home
+
+    @property
+    def _store(self) -> RemoteStorage:
+        return cast("RemoteStorage", self.storage)
+
+    def exists(self, prefix: str) -> bool:
+        """Whether a checkpoint (V2 index, or V1 files) is at ``prefix``; remotely one
+        request (a HEAD of the index) for a V2 checkpoint."""
+        if not self.remote:
+            return checkpoint_format(self.local(prefix)) is not None
+        return checkpoint_format(prefix, self.storage) is not None
+
+    def remove_checkpoint(self, prefix: str) -> bool:
+        """Deletes the V2 checkpoint at ``prefix``, its index first (from then on nobody
+        finds it), then its data files; False, deleting nothing, when another local writer
+        holds it.  Remotely: one listing of the data files, then one DELETE per object.
+
+        Raises:
+            StorageError: a file or object could not be deleted (those before it are).
+        """
+        if not self.remote:
+            return remove_checkpoint_files(self.local(prefix))
+        from tfckpt.storage.remote_commit import remove_objects  # (imports fsspec)
+
+        data = self.storage.glob_files(glob.escape(prefix) + ".data-?????-of-?????")
+        remove_objects(
+            self.storage,
+            [index_filename(prefix), *data],
+            doing="deleting a checkpoint's object",
+        )
+        return True
+
+    def tidy(self, directory: str, name_start: str, *, skip: str) -> None:
+        """Tidies what killed local writers left beside the checkpoints named
+        ``name_start...`` (:func:`tfckpt.bundle.claim.tidy_prefixes`).  Nothing remotely:
+        object stores keep no temporaries (an unfinished upload is never an object), and
+        without locks nothing tells a killed writer's leftovers from a live one's."""
+        if not self.remote:
+            tidy_prefixes(self.local(directory), name_start, skip=self.local(skip))
+
+
+def _normal(fs_path: str) -> str:
+    return posixpath.normpath("/" + fs_path.lstrip("/"))
+
+
+def _discard_unrecorded(where: SaveLocation, directory: str, path: str) -> None:
     """Removes the checkpoint a save wrote when it could not be recorded in the state file,
     unless the state file names it already (it replaced the latest checkpoint); best
     effort, the save's own error is the one to report."""
     with contextlib.suppress(OSError, CheckpointError):
-        state = read_state(directory)
+        state = read_state(directory, **where.options)
         named = state.model_checkpoint_path if state is not None else None
-        if named is None or os.path.abspath(named) != os.path.abspath(path):
-            remove_checkpoint_files(path)
+        if named is None or not where.same(named, path):
+            where.remove_checkpoint(path)
 
 
 class Checkpoint:
@@ -123,7 +284,7 @@ class Checkpoint:
     # Set through object.__setattr__ (this class's __setattr__ tracks public names only).
     _children: dict[str, Any]  # tracked children, in order of attachment
     _save_counter: np.ndarray | None  # the int64 counter, created on first access
-    _deferred: dict[str, list[tuple[Restoration, int]]]  # restorations awaiting a child
+    _deferred: dict[str, list[Callable[[Any], None]]]  # restorations awaiting a child
     _root: Any  # the object given as root=, or None
     _graph_root: Any  # node 0 of the graph this Checkpoint saves: self or an _AttachedRoot
     _saves: BackgroundSaves  # the save in flight, if any
@@ -164,8 +325,8 @@ class Checkpoint:
                 )
         self._children[name] = value
         object.__setattr__(self, name, value)
-        for restoration, node_id in self._deferred.pop(name, []):
-            restoration.bind(value, node_id)  # deferred restoration on attach
+        for bind in self._deferred.pop(name, []):
+            bind(value)  # deferred restoration on attach
 
     def __delattr__(self, name: str) -> None:
         self._children.pop(name, None)
@@ -185,8 +346,8 @@ class Checkpoint:
             object.__setattr__(self, "_save_counter", counter)
             # A counter in a checkpoint read before it existed is restored now (TF creates
             # it lazily too, and deferred restoration fills it in).
-            for restoration, node_id in self._deferred.pop(SAVE_COUNTER, []):
-                restoration.bind(counter, node_id)
+            for bind in self._deferred.pop(SAVE_COUNTER, []):
+                bind(counter)
         return counter
 
     def _tfckpt_children(self) -> list[tuple[str, Any]]:
@@ -205,8 +366,15 @@ class Checkpoint:
             return self._save_counter  # None until created: restored when it is
         return self._children.get(name)
 
-    def _tfckpt_defer(self, name: str, restoration: Restoration, node_id: int) -> None:
-        self._deferred.setdefault(name, []).append((restoration, node_id))
+    def _tfckpt_defer(self, name: str, restoration: Binder[_Where], where: _Where) -> None:
+        """Restores the child ``name`` when it is attached: ``restoration.bind(child,
+        where)``, ``where`` being a node id (object-based) or a path of names (name-based,
+        :mod:`tfckpt.objects.name_based`)."""
+
+        def bind(child: Any) -> None:
+            restoration.bind(child, where)
+
+        self._deferred.setdefault(name, []).append(bind)
 
     # -- saving ---------------------------------------------------------------------------
 
@@ -217,6 +385,8 @@ class Checkpoint:
         *,
         durable: bool = False,
         asynchronous: bool = False,
+        fs: Any = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> str:
         """Writes a checkpoint at exactly ``file_prefix``; no counter, no state file.
 
@@ -229,11 +399,23 @@ class Checkpoint:
         Asynchronously, the call returns once the values are copied (later changes to the
         arrays are not saved); :meth:`sync` waits for the write and raises its error.
 
+        ``file_prefix`` may be an fsspec URL (``s3://``, ``gs://``, ``memory://``...;
+        ``storage_options`` go to fsspec: credentials, endpoints) or a path on the fsspec
+        filesystem ``fs``: the files are streamed to the store, the data objects finished
+        before the index appears (:mod:`tfckpt.storage.remote_commit` says what is atomic
+        on each store; ``durable`` changes nothing there).  Object stores have no locks:
+        one writer per prefix is the caller's job.
+
         Raises:
-            ConcurrentWriteError: another writer is writing ``file_prefix``.
-            StorageError: writing failed (``errno`` says why); what was there is unchanged.
-            InvalidArgumentError: a value cannot be saved.
-            UnsupportedError: a sharding callback other than MaxShardSizePolicy.
+            ConcurrentWriteError: another writer is writing ``file_prefix`` (locally).
+            StorageError: writing failed (``errno`` says why: ``EACCES`` for a store
+                refusing access, ``ENOENT`` for a missing bucket), naming the file or
+                object; what was there is unchanged (on a store, a checkpoint it replaced
+                may be gone: the message says so).
+            InvalidArgumentError: a value cannot be saved; ``storage_options`` with a
+                local path, or both ``fs`` and ``storage_options``.
+            UnsupportedError: a sharding callback other than MaxShardSizePolicy; a URL
+                whose fsspec backend is not installed.
             CheckpointError: (asynchronously) the error of the previous asynchronous
                 save, if it failed; this save's own errors come from :meth:`sync` or the
                 next save instead.
@@ -242,12 +424,16 @@ class Checkpoint:
 
             path = checkpoint.write("/tmp/ckpt/model", asynchronous=True)
             checkpoint.sync()
+            checkpoint.write("gs://bucket/run/model", storage_options={"token": "cloud"})
         """
         background, max_shard_size = self._save_settings(options, asynchronous)
         path = os.fspath(file_prefix)
+        where = SaveLocation(path, fs, storage_options)  # (a bad target raises now)
 
         def job(source: Any) -> None:
-            write_objects(source, path, durable=durable, max_shard_size=max_shard_size)
+            write_objects(
+                source, path, durable=durable, max_shard_size=max_shard_size, **where.options
+            )
 
         with self._saves.turn():
             self._run_save(job, background, None, path)
@@ -260,6 +446,8 @@ class Checkpoint:
         *,
         durable: bool = False,
         asynchronous: bool = False,
+        fs: Any = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> str:
         """Writes ``<file_prefix>-<n>`` with the incremented save counter and records it in
         the directory's ``checkpoint`` state file; returns the path.
@@ -271,38 +459,57 @@ class Checkpoint:
         checkpoint is complete, so ``latest_checkpoint`` names the previous one until then
         (:meth:`sync` waits).
 
+        ``file_prefix`` may be an fsspec URL or a path on the fsspec filesystem ``fs``, as
+        for :meth:`write`: the data objects, then the index, then the state file are
+        written there, each only after the one before is complete, so a reader of the
+        state file (:func:`tfckpt.latest_checkpoint`) never finds a checkpoint that is not
+        whole.  There is no state-file lock on a store (one writer per directory is the
+        caller's job).
+
         Raises:
             ConcurrentWriteError: another writer is writing the prefix, or holds the state
-                file for longer than 10 seconds (a CheckpointManager saving there).
-            StorageError: writing failed, or the state file's path is a directory; the
-                counter and the state file are unchanged.
-            InvalidArgumentError: a value cannot be saved.
+                file for longer than 10 seconds (a CheckpointManager saving there; local
+                only).
+            StorageError: writing failed (naming the file or object: ``errno`` says why),
+                or the state file's path is a directory; the counter and the state file
+                are unchanged, and a checkpoint written whose state file could not be
+                written is deleted again.
+            InvalidArgumentError: a value cannot be saved; ``fs``/``storage_options`` as
+                for :meth:`write`.
             Asynchronously, as for :meth:`write`.
 
         Example::
 
             path = checkpoint.save("/tmp/ckpt/model")  # "/tmp/ckpt/model-1"
+            path = checkpoint.save("s3://bucket/run/model")  # "s3://bucket/run/model-2"
+            tfckpt.latest_checkpoint("s3://bucket/run")  # "s3://bucket/run/model-2"
         """
         background, max_shard_size = self._save_settings(options, asynchronous)
-        prefix = os.fspath(file_prefix)
+        where = SaveLocation(file_prefix, fs, storage_options)
+        prefix = where.path
         with self._saves.turn():
             number = self.save_counter + 1
             path = f"{prefix}-{number}"
-            directory = os.path.dirname(path) or "."
-            check_state_path(directory)
+            directory = where.dirname(path)
+            check_state_path(directory, **where.options)
 
             def job(source: Any) -> None:
-                write_objects(source, path, durable=durable, max_shard_size=max_shard_size)
+                write_objects(
+                    source, path, durable=durable, max_shard_size=max_shard_size, **where.options
+                )
+                # The index is published: only now may the state file name the checkpoint.
                 try:
-                    relative = os.path.relpath(path, directory)
-                    with state_lock(directory, wait=_STATE_WAIT_SECONDS):
-                        write_state(directory, relative, [relative], durable=durable)
+                    relative = where.relative(path, directory)
+                    with state_lock(directory, wait=_STATE_WAIT_SECONDS, **where.options):
+                        write_state(
+                            directory, relative, [relative], durable=durable, **where.options
+                        )
                 except BaseException:
-                    _discard_unrecorded(directory, path)
+                    _discard_unrecorded(where, directory, path)
                     raise
                 # What killed saves left beside the earlier checkpoints of this name (this
                 # one's own leftovers were tidied by its writer).
-                tidy_prefixes(directory, os.path.basename(prefix) + "-", skip=path)
+                where.tidy(directory, where.basename(prefix) + "-", skip=path)
 
             self._run_save(job, background, number, path)
         return path
@@ -463,11 +670,11 @@ class _AttachedRoot:
         value = self._checkpoint._children.get(name)
         return None if value is None else self._attached(name, value)
 
-    def _tfckpt_defer(self, name: str, restoration: Restoration, node_id: int) -> None:
+    def _tfckpt_defer(self, name: str, restoration: Binder[_Where], where: _Where) -> None:
         defer = getattr(self.obj, "_tfckpt_defer", None)
         if defer is not None and name != SAVE_COUNTER:
-            defer(name, restoration, node_id)  # obj may attach it; the first to attach wins
-        self._checkpoint._tfckpt_defer(name, restoration, node_id)
+            defer(name, restoration, where)  # obj may attach it; the first to attach wins
+        self._checkpoint._tfckpt_defer(name, restoration, where)
 
     def _tfckpt_attributes(self) -> dict[str, tuple[str, Callable[[], Any]]]:
         obj = self.obj

@@ -23,6 +23,14 @@ Where tfckpt is safer than TensorFlow:
   True)``, :mod:`tfckpt.objects.async_save`) increments the counter only when it is
   complete (TensorFlow's manager increments it when the save is called), and its error is
   raised by the next ``sync()`` or save (TensorFlow's background thread loses it).
+
+On an object store (``directory`` an fsspec URL, or ``fs=``; :mod:`tfckpt.storage.
+remote_commit` says what is atomic on each store) the same order holds: the checkpoint's
+data objects, then its index, then the state file (one upload that replaces the old one
+whole), then the deletions, each old checkpoint's index first and its data objects after,
+so that a reader never finds an index without its data and the state file never names a
+checkpoint that is not whole.  There are no locks there (one manager per directory is the
+caller's job) and no temporaries to tidy.
 """
 
 from __future__ import annotations
@@ -32,21 +40,24 @@ import os
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from tfckpt.bundle.claim import remove_checkpoint_files, tidy_prefixes
+from tfckpt.bundle.claim import remove_checkpoint_files
 from tfckpt.checkpoint_state import check_state_path, read_state, state_lock, write_state
-from tfckpt.errors import CheckpointError, InvalidArgumentError, StorageError
-from tfckpt.objects.checkpoint import Checkpoint, write_objects
-from tfckpt.paths import checkpoint_format
+from tfckpt.errors import CheckpointError, InvalidArgumentError
+from tfckpt.objects.checkpoint import Checkpoint, SaveLocation, write_objects
 
 
-def discard_quietly(prefix: str) -> None:
+def discard_quietly(prefix: str, where: SaveLocation | None = None) -> None:
     """Removes a checkpoint that a failed save wrote but could not record (best effort: the
-    save's own error is the one to report)."""
+    save's own error is the one to report); ``where`` is the store it is on (local files
+    when None)."""
     with contextlib.suppress(OSError, CheckpointError):
-        remove_checkpoint_files(prefix)
+        if where is None:
+            remove_checkpoint_files(prefix)
+        else:
+            where.remove_checkpoint(prefix)
 
 
 def remove_checkpoint(prefix: str) -> bool:
@@ -60,7 +71,31 @@ def remove_checkpoint(prefix: str) -> bool:
 
 
 class CheckpointManager:
-    """Saves numbered checkpoints of ``checkpoint`` in ``directory`` and prunes old ones."""
+    """Saves numbered checkpoints of ``checkpoint`` in ``directory`` and prunes old ones.
+
+    ``directory`` may be an fsspec URL (``s3://bucket/run``, ``gs://...``; ``storage_options``
+    go to fsspec) or a path on the fsspec filesystem ``fs``: checkpoints, the state file and
+    the deletions then happen on the store (see the module), and ``latest_checkpoint`` and
+    ``checkpoints`` are URLs (paths on ``fs``) that :meth:`Checkpoint.restore
+    <tfckpt.Checkpoint.restore>` and :func:`tfckpt.load_checkpoint` take with the same
+    ``storage_options``.  The state file is read once, here.
+
+    Raises:
+        InvalidArgumentError: ``max_to_keep`` is not positive; ``checkpoint_interval``
+            without ``step_counter``; ``storage_options`` with a local directory, or both
+            ``fs`` and ``storage_options``.
+        UnsupportedError: a URL whose fsspec backend is not installed.
+        DataLossError: the state file cannot be parsed.
+        CheckpointError: the store refuses access or keeps failing.
+
+    Example::
+
+        manager = CheckpointManager(
+            checkpoint, "s3://bucket/run", max_to_keep=2, storage_options={"anon": False}
+        )
+        manager.save()  # "s3://bucket/run/ckpt-1"
+        manager.restore_or_initialize()
+    """
 
     def __init__(
         self,
@@ -72,6 +107,9 @@ class CheckpointManager:
         step_counter: Any = None,
         checkpoint_interval: int | None = None,
         init_fn: Callable[[], Any] | None = None,
+        *,
+        fs: Any = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         if max_to_keep is not None and max_to_keep <= 0:
             raise InvalidArgumentError(
@@ -81,18 +119,19 @@ class CheckpointManager:
             raise InvalidArgumentError(
                 "step_counter should be passed if checkpoint_interval is not None"
             )
+        self._where = SaveLocation(directory, fs, storage_options)
         self._checkpoint = checkpoint
         self._max_to_keep = max_to_keep
         self._keep_checkpoint_every_n_hours = keep_checkpoint_every_n_hours
-        self._directory = os.fspath(directory)
-        self._prefix = os.path.join(self._directory, checkpoint_name)
+        self._directory = self._where.path
+        self._prefix = self._where.join(self._directory, checkpoint_name)
         self._step_counter = step_counter
         self._checkpoint_interval = checkpoint_interval
         self._last_checkpoint_step: int | None = None
         self._init_fn = init_fn
         self._maybe_delete: OrderedDict[str, float] = OrderedDict()
         now = time.time()
-        state = read_state(self._directory)
+        state = read_state(self._directory, **self._where.options)
         if state is None:
             self._latest_checkpoint: str | None = None
             self._last_preserved_timestamp = now - 1.0
@@ -163,15 +202,21 @@ class CheckpointManager:
         checkpoints happen in the background, in that order, and ``latest_checkpoint`` and
         ``checkpoints`` change only once the state file names the new checkpoint
         (:meth:`sync` waits).  The save holds the directory's state-file lock while it
-        writes, in the background too.
+        writes, in the background too (locally: stores have no locks).
+
+        On a store (the manager's ``fs``/``storage_options``) the data objects, the index,
+        the state file and the deletions of old checkpoints follow each other in that
+        order (see the module); ``durable`` changes nothing there.
 
         Raises:
             ConcurrentWriteError: another manager (or ``Checkpoint.save``) is saving in this
-                directory, or another writer is writing the checkpoint's prefix.
-            StorageError: writing failed (``errno`` says why), or the state file's path is
+                directory, or another writer is writing the checkpoint's prefix (locally).
+            StorageError: writing failed (``errno`` says why: ``EACCES`` for a store
+                refusing access), naming the file or object, or the state file's path is
                 a directory: ``latest_checkpoint``, the counter and the state file are
-                unchanged (a checkpoint written before the state file failed stays,
-                unnamed; saving again replaces it).
+                unchanged (a checkpoint written before the state file failed is deleted
+                again, best effort; one left stays unnamed, and saving again replaces it).
+                Deleting an old checkpoint that fails is a RuntimeWarning, not an error.
             InvalidArgumentError: a value cannot be saved.
             CheckpointError: (asynchronously) the error of the previous asynchronous
                 save, if it failed; this save's own errors come from :meth:`sync` or the
@@ -195,13 +240,15 @@ class CheckpointManager:
             count = checkpoint.save_counter + 1  # incremented even when a number is given
             number = count if checkpoint_number is None else int(checkpoint_number)
             path = f"{self._prefix}-{number}"
-            check_state_path(self._directory)
+            check_state_path(self._directory, **self._where.options)
             if step is not None:
                 self._last_checkpoint_step = step  # at call time, as TensorFlow does
 
             def job(source: Any) -> None:
                 try:
-                    with state_lock(self._directory, what="CheckpointManager save"):
+                    with state_lock(
+                        self._directory, what="CheckpointManager save", **self._where.options
+                    ):
                         self._write_and_record(source, path, durable, max_shard_size)
                 except BaseException:
                     if step is not None and self._last_checkpoint_step == step:
@@ -236,7 +283,15 @@ class CheckpointManager:
         the state file without the checkpoints to delete, then deletes them; the manager's
         own state changes only once the state file is written (a checkpoint it could not
         record is removed again, unless the state file names it already)."""
-        write_objects(source, path, durable=durable, max_shard_size=max_shard_size)
+        where = self._where
+        try:
+            write_objects(
+                source, path, durable=durable, max_shard_size=max_shard_size, **where.options
+            )
+        except BaseException:
+            self._forget_if_gone(path)
+            raise
+        # The index is published: only now may the state file name the checkpoint.
         try:
             kept = self._existing_checkpoints()
             kept.pop(path, None)
@@ -245,21 +300,39 @@ class CheckpointManager:
             self._write_state(path, kept, preserved, durable)
         except BaseException:
             if path not in self._maybe_delete and path != self._latest_checkpoint:
-                discard_quietly(path)
+                discard_quietly(path, where)
             raise
         self._maybe_delete = kept
         self._latest_checkpoint = path
         self._last_preserved_timestamp = preserved
         for old in doomed:
             self._delete(old)
-        tidy_prefixes(self._directory, os.path.basename(self._prefix) + "-", skip=path)
+        where.tidy(self._directory, where.basename(self._prefix) + "-", skip=path)
+
+    def _forget_if_gone(self, path: str) -> None:
+        """After a failed write at ``path``: if it replaced a checkpoint this manager lists
+        and that checkpoint is gone (on a store, an overwrite deletes the old index before
+        the new data appears), the manager stops naming it (the state file still does, and
+        :func:`tfckpt.latest_checkpoint` finds nothing there).  Best effort."""
+        if not self._where.remote:
+            return  # (a local overwrite puts the old checkpoint back)
+        if path not in self._maybe_delete and path != self._latest_checkpoint:
+            return
+        try:
+            if self._where.exists(path):
+                return
+        except CheckpointError:
+            return  # (cannot tell: keep naming it)
+        self._maybe_delete.pop(path, None)
+        if self._latest_checkpoint == path:
+            self._latest_checkpoint = next(reversed(self._maybe_delete), None)
 
     def _existing_checkpoints(self) -> OrderedDict[str, float]:
         """The managed checkpoints that still exist (entries naming deleted ones go)."""
         return OrderedDict(
             (path, timestamp)
             for path, timestamp in self._maybe_delete.items()
-            if checkpoint_format(path) is not None
+            if self._where.exists(path)
         )
 
     def _select_deletions(self, kept: OrderedDict[str, float]) -> tuple[list[str], float]:
@@ -285,7 +358,7 @@ class CheckpointManager:
         def relative(path: str) -> str:
             # TensorFlow relativizes only absolute paths; tfckpt relativizes every path under
             # the directory so that a relative directory name is not written twice.
-            return os.path.relpath(path, self._directory)
+            return self._where.relative(path, self._directory)
 
         write_state(
             self._directory,
@@ -294,6 +367,7 @@ class CheckpointManager:
             list(kept.values()),
             preserved,
             durable=durable,
+            **self._where.options,
         )
 
     def _delete(self, path: str) -> None:
@@ -308,8 +382,11 @@ class CheckpointManager:
             )
             return
         try:
-            deleted = remove_checkpoint(path)
-        except StorageError as exc:
+            if self._where.remote:
+                deleted = self._where.remove_checkpoint(path)
+            else:
+                deleted = remove_checkpoint(self._where.local(path))
+        except CheckpointError as exc:  # (a StorageError; remotely a refused listing too)
             warnings.warn(f"CheckpointManager: {exc}", RuntimeWarning, stacklevel=4)
             return
         if not deleted:
@@ -320,19 +397,30 @@ class CheckpointManager:
             )
 
     def _inside_directory(self, path: str) -> bool:
-        home = os.path.realpath(self._directory)
-        where = os.path.realpath(os.path.dirname(path) or ".")
-        return os.path.commonpath([home, where]) == home
+        return self._where.inside(self._directory, path)
 
     def restore_or_initialize(self) -> str | None:
-        """Restores the latest checkpoint if there is one, else calls ``init_fn``.
+        """Restores the latest checkpoint if there is one, else calls ``init_fn``; returns
+        the checkpoint restored, or None.
 
         An asynchronous save in flight is waited for first, so that the checkpoint it
-        writes is the latest (its error, if it failed, is left for :meth:`sync`).
+        writes is the latest (its error, if it failed, is left for :meth:`sync`).  On a
+        store the checkpoint is read from there (the manager's ``fs``/``storage_options``).
+
+        Raises:
+            CheckpointNotFoundError: the state file names a checkpoint that is gone.
+            DataLossError, InvalidArgumentError: as :meth:`Checkpoint.restore
+            <tfckpt.Checkpoint.restore>`; nothing was assigned then.
+            CheckpointError: the store refuses access or keeps failing.
+
+        Example::
+
+            manager = CheckpointManager(checkpoint, "gs://bucket/run", init_fn=initialize)
+            manager.restore_or_initialize()  # "gs://bucket/run/ckpt-7", or None
         """
         self._checkpoint._saves.wait()
         if self._latest_checkpoint is not None:
-            self._checkpoint.restore(self._latest_checkpoint)
+            self._checkpoint.restore(self._latest_checkpoint, **self._where.options)
             if self._checkpoint_interval is not None:
                 self._last_checkpoint_step = self._current_step()
             return self._latest_checkpoint

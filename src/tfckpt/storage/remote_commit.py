@@ -10,6 +10,11 @@ uploaded under its final name, and the upload is left *unfinished* until :meth:`
   ``UploadPart`` per block), a resumable upload on GCS (one chunk per block), through the
   fsspec file objects of s3fs and gcsfs opened with ``autocommit=False``; at most about
   three blocks of a file are in memory at once, however large the file;
+- a file already on the same store (:meth:`~RemoteCommit.adopt_object`: a part of a
+  multi-host save that :func:`~tfckpt.bundle.merge.merge_bundles` gathers) is copied by
+  the store itself when publish reaches it (``CopyObject`` on S3, ``rewrite`` on GCS, one
+  dict entry on ``memory://``): no byte goes through the writer, and the copy appears
+  whole, as an upload does;
 - :meth:`~RemoteCommit.publish` first sends every file's last block (the uploads stay
   unfinished, so nothing is visible yet), then, when the set replaces a checkpoint (its
   commit point, the last file, exists), **deletes the old commit point** (the index), and
@@ -130,7 +135,7 @@ class RemoteCommit:
         self.block_size = block_size
         self.unfinished_uploads = bool(protocols & _UNFINISHED_UPLOADS)
         self._tag = secrets.token_hex(8)
-        self._pending: list[_Upload | _Adopted] = []
+        self._pending: list[_Upload | _Adopted | _Copy] = []
 
     def create(self, final_path: str, *, buffer_size: int = io.DEFAULT_BUFFER_SIZE) -> BinaryIO:
         """See :meth:`~tfckpt.storage.commit.Commit.create` (``buffer_size`` is unused: the
@@ -147,6 +152,23 @@ class RemoteCommit:
         """See :meth:`~tfckpt.storage.commit.Commit.adopt`: the local file ``path`` is
         uploaded (streamed) by :meth:`publish` under ``final_path`` and left in place."""
         self._pending.append(_Adopted(str(path), self._new_final(final_path)))
+
+    def adopt_object(self, path: str, final_path: str) -> None:
+        """Adds the complete object ``path`` on this commit's store, which :meth:`publish`
+        copies in its turn to ``final_path`` with the store's own copy (S3 ``CopyObject``,
+        GCS ``rewrite``: no byte goes through this process) and leaves in place; the
+        caller deletes it once the set is published (a merge does, as a local merge
+        renames).  ``path`` is in the caller's form, as ``final_path``.
+
+        Raises:
+            ValueError: ``final_path`` was added already.
+
+        Example::
+
+            commit.adopt_object("s3://b/run/ckpt_temp/part-00000-of-00002.data-00000-of-00001",
+                                "s3://b/run/ckpt.data-00000-of-00002")
+        """
+        self._pending.append(_Copy(self, str(path), self._new_final(final_path)))
 
     def temporary_of(self, final_path: str) -> str | None:
         """The temporary object that becomes ``final_path``, if there is one (only on
@@ -168,8 +190,8 @@ class RemoteCommit:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        uploads: list[_Upload] = []
-        finished: list[_Upload] = []
+        uploads: list[_Upload | _Copy] = []
+        finished: list[_Upload | _Copy] = []
         try:
             for item in pending:
                 upload = item.upload(self) if isinstance(item, _Adopted) else item
@@ -244,6 +266,30 @@ class _Adopted:
                 errno=exc.errno,
             ) from None
         return upload
+
+
+class _Copy:
+    """An object of the same store that publish copies (server side) to ``final``."""
+
+    def __init__(self, commit: RemoteCommit, source: str, final: str) -> None:
+        self.source = source
+        self.final = final
+        self.replaced = False  # the checkpoint it replaces was deleted first
+        self._commit = commit
+
+    def send_rest(self) -> None:
+        """Nothing to send: the store copies the object."""
+
+    def finish(self) -> None:
+        """Makes the copy appear under its final name (one request; the store copies)."""
+        storage = self._commit.storage
+        source, target = storage.fs_path(self.source), storage.fs_path(self.final)
+        with guard(f"copying {self.source!r} into place", self.final, replaced=self.replaced):
+            retrying(self._commit.fs.cp_file, source, target)
+        self._commit.fs.invalidate_cache(target)
+
+    def cancel(self) -> None:
+        """Nothing was started: the copy is a single request."""
 
 
 class _Upload(io.IOBase):

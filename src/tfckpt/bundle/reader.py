@@ -12,13 +12,15 @@ Every read, of one tensor or of thousands, goes through :meth:`BundleReader.read
 4. *finish*: swap the byte order of big-endian bundles, decode strings (their checksum is
    verified by the decoder), assemble partitioned tensors from their slices.
 
-Partial reads (:meth:`BundleReader.read_region`) use the same extents.
+Partial reads (:meth:`BundleReader.read_region`, :mod:`tfckpt.bundle.region`) use the same
+extents.
 
 The files may be on any :class:`~tfckpt.storage.location.Storage`: local files are read
 through memory maps and positional reads, remote ones (fsspec) by ranged requests of just
 the extents asked for; there, ``copy=False`` gives owned arrays (there is no map to view).
 
-Closing (:meth:`BundleReader.close`) releases the local data files; a read in flight in
+Closing (:meth:`BundleReader.close`) releases the local data files
+(:mod:`tfckpt.bundle.data_files` holds them and the guards of their bytes); a read in flight in
 another thread holds its data file (:meth:`tfckpt.storage.source.LocalFile.acquire`) and
 completes with correct values, the file being closed when it is done, and a read after
 close opens the file again.  Memory-mapped reads compare the extents they touch with the
@@ -29,7 +31,6 @@ opened is a DataLossError, not a SIGBUS.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,20 +38,22 @@ import numpy as np
 
 from tfckpt import checksum, dtypes
 from tfckpt.bundle import batch
+from tfckpt.bundle.data_files import (
+    DataFiles,
+    check_current,
+    check_ranges,
+    checksum_mismatch,
+    unpin,
+)
 from tfckpt.bundle.entries import Entry, EntryTable, Extent, Layout
 from tfckpt.bundle.finish import assemble, decode_string_extent, from_big_endian
 from tfckpt.bundle.header import BIG_ENDIAN, read_header
-from tfckpt.bundle.naming import data_filename, index_filename
+from tfckpt.bundle.naming import index_filename
+from tfckpt.bundle.region import read_region
 from tfckpt.bundle.strings import StringDecodeError, decode_string_view
-from tfckpt.bundle.threads import shared_pool
-from tfckpt.errors import (
-    CheckpointNotFoundError,
-    DataLossError,
-    InvalidArgumentError,
-)
-from tfckpt.partial import Bounds, gather, normalize_index
-from tfckpt.partial_ranges import RangedPiece
-from tfckpt.storage.commit import aside_path, set_aside_source
+from tfckpt.errors import CheckpointNotFoundError, DataLossError, InvalidArgumentError
+from tfckpt.partial import normalize_index
+from tfckpt.storage.commit import aside_path
 from tfckpt.storage.location import LOCAL, Storage
 from tfckpt.storage.source import HAS_PREADV, ByteSource, LocalFile
 from tfckpt.table.files import open_table
@@ -59,8 +62,6 @@ from tfckpt.tensor_slice import TensorSlice
 
 _UINT8 = np.dtype(np.uint8)
 _crc32c = checksum.crc32c
-# How often a read opens a data file again that close() in another thread closed under it.
-_REOPEN_TRIES = 100
 
 
 class BundleReader:
@@ -108,11 +109,9 @@ class BundleReader:
         )
         if self.num_shards < 1 and len(self.entries):
             raise DataLossError(f"header says {self.num_shards} data shards", path=self.index_path)
-        self._shards: dict[int, ByteSource] = {}
-        self._local: dict[int, LocalFile] = {}  # the shards that are local files
-        self._shards_lock = threading.Lock()  # opening shards, and close()
+        self._files = DataFiles(self.prefix, self.num_shards, storage, set_aside=self._set_aside)
         if storage.remote:
-            self._open_shards()
+            self._files.open_all(self.entries)
 
     def _open_index(self) -> TableReader:
         """The index table; for a local prefix whose overwrite was killed between its
@@ -131,27 +130,6 @@ class BundleReader:
             return open_table(self.index_path, self._storage, verify_checksums=self._verify)
         self.index_path, self._set_aside = aside, True
         return table
-
-    def _open_shards(self) -> None:
-        """Opens every data file that entries point to (concurrently), recording each one's
-        version: reads are then pinned to it, and a checkpoint replaced after its index was
-        read fails instead of being read against the old index.  Missing files are
-        reported when a tensor in them is read, as for local checkpoints."""
-        columns = self.entries.columns
-        used = columns.regular & (columns.shard_id >= 0) & (columns.shard_id < self.num_shards)
-        shard_ids = np.unique(columns.shard_id[used]).tolist()
-
-        def open_one(shard_id: int) -> None:
-            try:
-                self._shard(shard_id, "")
-            except CheckpointNotFoundError:
-                pass
-
-        if len(shard_ids) > 1:
-            list(shared_pool().map(open_one, shard_ids))
-        else:
-            for shard_id in shard_ids:
-                open_one(shard_id)
 
     # -- what is stored --------------------------------------------------------------------
 
@@ -213,7 +191,7 @@ class BundleReader:
                 size = whole.size[slot]
                 # (Local files only: remote ones take the planned path, one ranged read.)
                 if (size < batch.PARALLEL_BYTES or not copy) and (
-                    source := self._pin_local(whole.shard[slot], name)
+                    source := self._files.pin_local(whole.shard[slot], name)
                 ) is not None:
                     try:
                         return {name: self._read_one(source, name, slot, storage, copy)}
@@ -229,7 +207,7 @@ class BundleReader:
         whole = self.entries.whole
         offset, size = whole.offset[slot], whole.size[slot]
         if offset > source.size() - size:
-            self._check_ranges(source, [name], np.array([offset]), np.array([size]))
+            check_ranges(source, [name], np.array([offset]), np.array([size]))
         shape = self.entries.columns.shapes[slot]
         assert shape is not None  # a whole entry is regular: its shape is decoded
         data: np.ndarray | memoryview
@@ -244,20 +222,20 @@ class BundleReader:
                 try:
                     source.readinto(offset, array)  # a short read: retry in a loop
                 except DataLossError:
-                    self._check_current(source, [name], np.array([offset]), np.array([size]))
+                    check_current(source, [name], np.array([offset]), np.array([size]))
                     raise
             data = array
         else:
             # Touching mapped pages past the file's end would be SIGBUS: its size now (the
             # descriptor is pinned open).
             if size and offset > os.fstat(source.fd).st_size - size:
-                self._check_current(source, [name], np.array([offset]), np.array([size]))
+                check_current(source, [name], np.array([offset]), np.array([size]))
             data = source.view(offset, size)
             array = np.frombuffer(data, storage).reshape(shape)
         if self._verify:
             crc = _crc32c(data) if size < batch.PARALLEL_BYTES else batch.crc(data)
             if crc != whole.crc32c[slot]:
-                self._mismatch(source, name, offset, size, whole.crc32c[slot], crc)
+                raise checksum_mismatch(source, name, offset, size, whole.crc32c[slot], crc)
         return array
 
     def _read_planned(self, names: list[str], copy: bool) -> dict[str, np.ndarray]:
@@ -338,7 +316,9 @@ class BundleReader:
                 name = layout.name
                 part, crc = decode_string_extent(raw, extent, self.big_endian, source.path, name)
                 if self._verify and crc is not None and crc != extent.crc32c:
-                    self._mismatch(source, name, extent.offset, extent.size, extent.crc32c, crc)
+                    raise checksum_mismatch(
+                        source, name, extent.offset, extent.size, extent.crc32c, crc
+                    )
             else:
                 part = raw.reshape(extent.shape)
                 if self.big_endian and part.dtype.itemsize > 1:
@@ -360,15 +340,15 @@ class BundleReader:
         """The group's extents of one shard, range-checked and (when ``verify``) their
         checksums verified; ``labels`` name their tensors in errors.  The data file is
         pinned open for the whole fetch (recorded in ``sources``)."""
-        source = self._pin(shard_id, labels[0])
+        source = self._files.pin(shard_id, labels[0])
         try:
             if sources is not None:
                 sources[shard_id] = source
-            self._check_ranges(source, labels, group.offsets, group.sizes)
+            check_ranges(source, labels, group.offsets, group.sizes)
 
             def mismatch(i: int, actual: int) -> None:
                 offset, size = int(group.offsets[i]), int(group.sizes[i])
-                self._mismatch(source, labels[i], offset, size, int(group.crcs[i]), actual)
+                raise checksum_mismatch(source, labels[i], offset, size, int(group.crcs[i]), actual)
 
             verify = verify and self._verify
             if copy:
@@ -376,13 +356,13 @@ class BundleReader:
                     return batch.read_owned(source, group, verify, mismatch)
                 except DataLossError as exc:  # a short read: name the tensor
                     if isinstance(source, LocalFile) and exc.tensor is None:
-                        self._check_current(source, labels, group.offsets, group.sizes)
+                        check_current(source, labels, group.offsets, group.sizes)
                     raise
             if isinstance(source, LocalFile):  # mapped pages past the end would be SIGBUS
-                self._check_current(source, labels, group.offsets, group.sizes)
+                check_current(source, labels, group.offsets, group.sizes)
             return batch.map_views(source, group, verify, mismatch)
         finally:
-            self._unpin(source)
+            unpin(source)
 
     def read_string_view(self, name: str) -> memoryview:
         """A 0-d string tensor's bytes as a read-only view of the memory map (no copy),
@@ -396,18 +376,18 @@ class BundleReader:
             )
         extent = layout.extents[0]
         offsets, sizes = np.array([extent.offset]), np.array([extent.size])
-        source = self._pin(extent.shard, name)
+        source = self._files.pin(extent.shard, name)
         try:
-            self._check_ranges(source, [name], offsets, sizes)
+            check_ranges(source, [name], offsets, sizes)
             if extent.size == 0:
                 return memoryview(b"")
             if isinstance(source, LocalFile):  # mapped pages past the end would be SIGBUS
-                self._check_current(source, [name], offsets, sizes)
+                check_current(source, [name], offsets, sizes)
             data = source.view(extent.offset, extent.size)
             if data is None:  # no memory map (a remote file): the bytes, owned
                 data = memoryview(source.read_ranges([(extent.offset, extent.size)])[0])
         finally:
-            self._unpin(source)
+            unpin(source)
         try:
             view, crc = decode_string_view(data, self.big_endian)
         except StringDecodeError as exc:
@@ -415,7 +395,7 @@ class BundleReader:
                 f"corrupt string tensor: {exc}", path=source.path, tensor=name
             ) from None
         if self._verify and crc != extent.crc32c:
-            self._mismatch(source, name, extent.offset, extent.size, extent.crc32c, crc)
+            raise checksum_mismatch(source, name, extent.offset, extent.size, extent.crc32c, crc)
         return view
 
     def read_region(self, name: str, index: Any) -> np.ndarray:
@@ -425,82 +405,13 @@ class BundleReader:
         ranged reads of just the bytes holding the selected elements); string tensors are
         decoded whole first.  No checksum is verified (it covers whole tensors).
         """
-        shape = self.entries.shape(name)
-        selection, int_axes = normalize_index(index, shape)
         layout = self.entries.layout(name)
+        selection, int_axes = normalize_index(index, layout.shape)  # (bad indexes raise first)
         if layout.is_string:
             return self.read(name)[index]
-        storage = layout.dtype.storage_dtype
-        pieces: list[tuple[Bounds, Any]] = []
-        pinned: dict[int, ByteSource] = {}  # held open until the selection is gathered
-        current: dict[int, int] = {}  # the local files' sizes now (fstat, once each)
-        try:
-            for extent in layout.extents:
-                source = pinned.get(extent.shard)
-                if source is None:
-                    source = pinned[extent.shard] = self._pin(extent.shard, name)
-                offsets, sizes = np.array([extent.offset]), np.array([extent.size])
-                self._check_ranges(source, [name], offsets, sizes)
+        return read_region(layout, self._files, selection, int_axes, self.big_endian)
 
-                if not isinstance(source, LocalFile):  # no map: ranged reads of the selection
-                    ranged = RangedPiece(source, extent.offset, extent.shape, storage)
-                    pieces.append((extent.bounds, ranged))
-                    continue
-                if extent.shard not in current:
-                    current[extent.shard] = source.current_size()
-                if extent.size:  # mapped pages past the end would be SIGBUS
-                    self._check_ranges(source, [name], offsets, sizes, current[extent.shard])
-
-                def view(source: LocalFile = source, extent: Extent = extent) -> np.ndarray:
-                    data = source.view(extent.offset, extent.size)
-                    return np.frombuffer(data, storage).reshape(extent.shape)
-
-                pieces.append((extent.bounds, view))
-            out = gather(pieces, selection, int_axes, storage)
-        finally:
-            for source in pinned.values():
-                self._unpin(source)
-        if self.big_endian and storage.itemsize > 1:
-            out = from_big_endian(out, True)
-        return out
-
-    # -- guards ----------------------------------------------------------------------------
-
-    def _pin_local(self, shard_id: int, name: str) -> LocalFile | None:
-        """The data file ``shard_id`` pinned open (release it when done) if it is a local
-        file (opened if need be), else None."""
-        source = self._local.get(shard_id)
-        if source is not None and source.acquire():
-            return source
-        pinned = self._pin(shard_id, name)
-        if isinstance(pinned, LocalFile):
-            self._local[shard_id] = pinned
-            return pinned
-        return None
-
-    def _pin(self, shard_id: int, name: str) -> ByteSource:
-        """The data file ``shard_id``, opened if need be and (a local file) held open until
-        :meth:`_unpin`: a :meth:`close` in another thread waits for the read using it.  A
-        file closed between being looked up and pinned is opened again."""
-        for _ in range(_REOPEN_TRIES):
-            source = self._shard(shard_id, name)
-            if not isinstance(source, LocalFile) or source.acquire():
-                return source
-            with self._shards_lock:  # closed under us: forget it (close() usually has)
-                if self._shards.get(shard_id) is source:
-                    del self._shards[shard_id]
-                if self._local.get(shard_id) is source:
-                    del self._local[shard_id]
-        raise InvalidArgumentError(
-            f"the reader was closed {_REOPEN_TRIES} times while this read opened its data file",
-            path=self.prefix,
-            tensor=name,
-        )
-
-    @staticmethod
-    def _unpin(source: ByteSource) -> None:
-        if isinstance(source, LocalFile):
-            source.release()
+    # -- the data files --------------------------------------------------------------------
 
     @property
     def set_aside(self) -> bool:
@@ -511,78 +422,7 @@ class BundleReader:
     def data_path(self, shard_id: int) -> str:
         """The path that data shard ``shard_id`` is read from (a set-aside file while an
         interrupted overwrite is not undone, see :attr:`set_aside`)."""
-        path = data_filename(self.prefix, shard_id, self.num_shards)
-        return set_aside_source(path) if self._set_aside else path
-
-    def _shard(self, shard_id: int, name: str) -> ByteSource:
-        source = self._shards.get(shard_id)
-        if source is not None:
-            return source
-        with self._shards_lock:  # threads racing to open a shard open it once
-            source = self._shards.get(shard_id)
-            if source is None:
-                path = self.data_path(shard_id)
-                try:
-                    source = self._storage.open(path)
-                except CheckpointNotFoundError:
-                    raise CheckpointNotFoundError(
-                        f"the data file does not exist (needed for tensor {name!r})",
-                        path=path,
-                        tensor=name,
-                    ) from None
-                self._shards[shard_id] = source
-        return source
-
-    @staticmethod
-    def _check_ranges(
-        source: ByteSource,
-        labels: list[str],
-        offsets: np.ndarray,
-        sizes: np.ndarray,
-        file_size: int | None = None,
-    ) -> None:
-        """DataLossError naming the first extent that ends past ``file_size`` (by default
-        the file's size when opened)."""
-        opened = source.size()
-        size = opened if file_size is None else file_size
-        beyond = offsets > size - sizes  # (offset + size could overflow int64)
-        if beyond.any():
-            i = int(np.argmax(beyond))
-            why = (
-                "truncated?"
-                if size == opened
-                else f"it had {opened} when opened: truncated while open?"
-            )
-            raise DataLossError(
-                f"the entry says bytes {int(offsets[i])}..{int(offsets[i]) + int(sizes[i])} "
-                f"but the file has {size} bytes ({why})",
-                path=source.path,
-                tensor=labels[i],
-            )
-
-    @classmethod
-    def _check_current(
-        cls, source: LocalFile, labels: list[str], offsets: np.ndarray, sizes: np.ndarray
-    ) -> None:
-        """The extents against the file's size now (one ``fstat``): a file truncated since
-        it was opened is DataLossError before any mapped page past its end is touched
-        (which would be SIGBUS) or a short read is reported without its tensor.
-        (TensorFlow maps nothing: BundleReader::GetValue in tensor_bundle.cc reads through
-        a RandomAccessFile, so truncation is an error there too.)"""
-        cls._check_ranges(source, labels, offsets, sizes, source.current_size())
-
-    @staticmethod
-    def _mismatch(
-        source: ByteSource, name: str, offset: int, size: int, stored: int, actual: int
-    ) -> None:
-        change = source.changed()
-        raise DataLossError(
-            f"checksum mismatch: the entry says crc32c {stored:#010x}, the {size} bytes at "
-            f"offset {offset} give {actual:#010x}"
-            + (f" (the file changed since it was opened: {change})" if change else ""),
-            path=source.path,
-            tensor=name,
-        )
+        return self._files.path(shard_id)
 
     def close(self) -> None:
         """Closes the local data files (arrays and views already returned stay valid).
@@ -591,13 +431,7 @@ class BundleReader:
         its file is closed when it is done; a read after close opens the file again.
         Remote files hold nothing to release and stay pinned to the versions first read.
         """
-        with self._shards_lock:
-            shards, local = self._shards, self._local
-            self._shards = {k: s for k, s in shards.items() if not isinstance(s, LocalFile)}
-            self._local = {}
-        for source in {id(s): s for s in [*shards.values(), *local.values()]}.values():
-            if isinstance(source, LocalFile):
-                source.close()
+        self._files.close()
 
     def __enter__(self) -> BundleReader:
         return self

@@ -547,13 +547,13 @@ def test_writer_error_inside_with_leaves_nothing(tmp_path):
 
 
 def test_failed_index_write_leaves_no_temporary_files_and_no_index(tmp_path, monkeypatch):
-    from tfckpt.bundle import writer as writer_module
+    from tfckpt.bundle import output as output_module
 
     class FailingTable(TableWriter):
         def finish(self) -> int:
             raise OSError("disk full")
 
-    monkeypatch.setattr(writer_module, "TableWriter", FailingTable)
+    monkeypatch.setattr(output_module, "TableWriter", FailingTable)
     writer = tfckpt.BundleWriter(tmp_path / "m")
     writer.add("a", np.ones(3))
     with pytest.raises(OSError, match="disk full"):

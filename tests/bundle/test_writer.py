@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tfckpt
+from tfckpt.bundle import output as output_module
 from tfckpt.bundle import write_batch
-from tfckpt.bundle import writer as writer_module
 from tfckpt.bundle.writer import BundleWriter, StringPieces
 from tfckpt.errors import InvalidArgumentError
 from tfckpt.storage import commit as commit_module
@@ -106,14 +106,14 @@ def test_batch_boundaries_and_write_strategies(
     rng = np.random.default_rng(len(sizes))
     tensors = {f"w{i}": rng.integers(0, 255, n).astype(np.uint8) for i, n in enumerate(sizes)}
     _one_by_one(tmp / "one", tensors)
-    saved = write_batch.BATCH_BUFFERS, write_batch.BATCH_BYTES, writer_module._LARGE_WRITE
+    saved = write_batch.BATCH_BUFFERS, write_batch.BATCH_BYTES, output_module.LARGE_WRITE
     try:
         write_batch.BATCH_BUFFERS = batch_buffers
         write_batch.BATCH_BYTES = batch_bytes
-        writer_module._LARGE_WRITE = large_write
+        output_module.LARGE_WRITE = large_write
         tfckpt.save_tensors(tmp / "many", tensors)
     finally:
-        write_batch.BATCH_BUFFERS, write_batch.BATCH_BYTES, writer_module._LARGE_WRITE = saved
+        write_batch.BATCH_BUFFERS, write_batch.BATCH_BYTES, output_module.LARGE_WRITE = saved
     _assert_same_files(tmp / "one", tmp / "many")
 
 
@@ -184,16 +184,16 @@ def test_array_mutated_after_add_keeps_the_added_values(tmp_path):
 def test_large_tensors_checksummed_on_the_pool(tmp_path, monkeypatch):
     """With every batch counted as large, arrays and StringPieces are checksummed on the
     shared pool beside the write, and the stored CRCs still verify."""
-    monkeypatch.setattr(writer_module, "_LARGE_WRITE", 1024)
+    monkeypatch.setattr(output_module, "LARGE_WRITE", 1024)
     submitted = []
-    real_pool = writer_module.shared_pool
+    real_pool = output_module.shared_pool
 
     def counting_pool():
         pool = real_pool()
         submitted.append(pool)
         return pool
 
-    monkeypatch.setattr(writer_module, "shared_pool", counting_pool)
+    monkeypatch.setattr(output_module, "shared_pool", counting_pool)
     value = np.random.default_rng(0).random(10_000)
     pieces = StringPieces([b"head", np.arange(5000, dtype=np.uint8)])
     with BundleWriter(tmp_path / "m") as writer:
@@ -273,7 +273,7 @@ def test_saved_string_tensors_round_trip(tmp_path, long):
 def test_string_tensor_larger_than_one_gathered_write(tmp_path, monkeypatch):
     """A string tensor of more pieces than one os.writev takes is written in groups."""
     monkeypatch.setattr(write_batch, "BATCH_BUFFERS", 4)
-    monkeypatch.setattr(writer_module, "_LARGE_WRITE", 1)
+    monkeypatch.setattr(output_module, "LARGE_WRITE", 1)
     strings = np.array([bytes([i % 251]) * (i % 50) for i in range(40_000)], object)
     tfckpt.save_tensors(tmp_path / "m", {"s": strings})
     assert tfckpt.load_checkpoint(tmp_path / "m").get_tensor("s").tolist() == strings.tolist()
@@ -377,7 +377,7 @@ def test_short_gathered_write_is_completed(tmp_path, monkeypatch, short_by):
     tensors["bf"] = np.arange(6).astype(ml_dtypes.bfloat16)
     tensors["s"] = np.array([b"abc", b"", b"defg"] * 50, object)
     _one_by_one(tmp_path / "one", tensors)
-    monkeypatch.setattr(writer_module, "_LARGE_WRITE", 1)
+    monkeypatch.setattr(output_module, "LARGE_WRITE", 1)
     monkeypatch.setattr(os, "writev", short)
     tfckpt.save_tensors(tmp_path / "many", tensors)
     assert calls

@@ -4,70 +4,50 @@ Data is appended to the data file in the order tensors are added, with no paddin
 index lists the entries in key order (BundleWriter::Add / AddSlice / Finish in
 tensorflow/core/util/tensor_bundle/tensor_bundle.cc).
 
-Every tensor takes one path.  It is prepared into a batch (converted to its stored array,
-byte-swapped, or string-encoded, as the buffers to write and what its checksum still has to
-cover); a batch is written when it is full and at the end of each call, and only then are
-its entries recorded.  The files are published through :mod:`tfckpt.storage.commit`: under
-temporary names until :meth:`BundleWriter.finish` renames the data file and then the index
-(setting the old checkpoint's files aside first when it replaces one, so that a crash leaves
-the old checkpoint or the new one, never a mixture).  A writer claims its prefix first
+Every tensor takes one path.  It is prepared into a batch (:mod:`tfckpt.bundle.prepare`:
+converted to its stored array, byte-swapped, or string-encoded, as the buffers to write and
+what its checksum still has to cover); a batch is written when it is full and at the end of
+each call (:mod:`tfckpt.bundle.output`), and only then are its entries recorded.  The files
+are published through :mod:`tfckpt.storage.commit`: under temporary names until
+:meth:`BundleWriter.finish` renames the data file and then the index (setting the old
+checkpoint's files aside first when it replaces one, so that a crash leaves the old
+checkpoint or the new one, never a mixture).  A writer claims its prefix first
 (:mod:`tfckpt.bundle.claim`): a second writer of the same prefix fails instead of mixing.
 
 Sharded saves (``max_shard_size``: TensorFlow's MaxShardSizePolicy layout; ``num_shards``:
 whole tensors spread over N files) are planned by :mod:`tfckpt.bundle.sharding`: the writer
-checks and converts each value as it is added, holds it, and in :meth:`BundleWriter.finish`
-plans the shards (the module says why there), creates every data file in one commit, writes
-the shards in parallel on the shared pool and then the one index (``num_shards`` in its
-header, each entry's ``shard_id``; a tensor cut into slices gets a full entry as
-MergeV2Checkpoints leaves it), published like a single-shard save: data files first, the
-index last.
+checks and converts each value as it is added and holds it
+(:mod:`tfckpt.bundle.sharded_write`); :meth:`BundleWriter.finish` plans the shards (the
+planner's module says why there), creates every data file in one commit, writes the shards
+in parallel on the shared pool and then the one index (``num_shards`` in its header, each
+entry's ``shard_id``; a tensor cut into slices gets a full entry as MergeV2Checkpoints
+leaves it), published like a single-shard save: data files first, the index last.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from tfckpt import checksum, dtypes
+from tfckpt import dtypes
 from tfckpt.bundle.claim import claim_prefix
-from tfckpt.bundle.entry_codec import (
-    EntryFields,
-    encode_entries_joined,
-    encode_header,
-    partitioned_entry,
-)
+from tfckpt.bundle.entry_codec import EntryFields, partitioned_entry
 from tfckpt.bundle.naming import data_filename, index_filename
-from tfckpt.bundle.sharding import (
-    Piece,
-    Plan,
-    TensorInfo,
-    check_options,
-    check_splittable,
-    plan_max_shard_size,
-    plan_num_shards,
-)
-from tfckpt.bundle.strings import encode_string_chunks, encode_string_head, encode_strings
-from tfckpt.bundle.threads import shared_pool
-from tfckpt.bundle.values import as_bytes, in_byte_order, stored_as_is, to_array
+from tfckpt.bundle.output import WRITE_BUFFER, DataFile, temporary_of, write_index
+from tfckpt.bundle.prepare import prepare_array, prepare_value
+from tfckpt.bundle.sharded_write import HeldTensors
+from tfckpt.bundle.sharding import check_options
+from tfckpt.bundle.values import stored_as_is, to_array
 from tfckpt.bundle.write_batch import StringPieces, WriteBatch
 from tfckpt.errors import InvalidArgumentError, StorageError
-from tfckpt.storage.commit import Commit, LocalCommit, storage_error, write_buffers
+from tfckpt.storage.commit import LocalCommit, storage_error
 from tfckpt.storage.location import commit_for
-from tfckpt.table.writer import JoinedValues, TableWriter
 from tfckpt.tensor_slice import TensorSlice, encode_slice_key
 
-# Small writes are staged in a buffer that stays in the CPU cache; 20,000 tensors of a few
-# KiB write 5x faster through 256 KiB than through TensorFlow's 8 MiB.
-_WRITE_BUFFER = 256 << 10
-# A batch of at least this many bytes gains nothing from staging: it is written straight
-# from the arrays' memory with gathered writes (os.writev) while the shared pool checksums
-# it (crc32c and the write both release the GIL), so a large save costs about the write.
-_LARGE_WRITE = _WRITE_BUFFER
-_STRING_ENUM = dtypes.string.as_datatype_enum
+__all__ = ["BundleWriter", "StringPieces", "save_tensors"]
 
 
 class BundleWriter:
@@ -130,18 +110,18 @@ class BundleWriter:
             claim_prefix(self.prefix) if isinstance(self._commit, LocalCommit) else _NoClaim()
         )
         # Sharded: the values held until finish (then planned and written), else None.
-        self._held: list[_Held] | None = None
+        self._held: HeldTensors | None = None
         self._num_shards = 1
         if self._sharding is None:
             path = data_filename(self.prefix, 0, 1)
             try:
-                out = self._commit.create(path, buffer_size=_WRITE_BUFFER)
+                out = self._commit.create(path, buffer_size=WRITE_BUFFER)
             except BaseException:
                 self._claim.release()
                 raise
-            self._data = _DataFile(self._commit, out, path, 0)
+            self._data = DataFile(self._commit, out, path, 0)
         else:
-            self._held = []
+            self._held = HeldTensors(self._sharding, big_endian=big_endian)
         self._entries: dict[bytes, EntryFields] = {}
         self._native = stored_as_is(big_endian)
         self._done = False
@@ -208,10 +188,12 @@ class BundleWriter:
             raise InvalidArgumentError(f"slice {tensor_slice} added twice", tensor=name)
         if self._held is not None:
             starts = tuple(start for start, _ in tensor_slice.bounds(full_shape))
-            self._hold(slice_key, name, array, tf_dtype, full_shape, starts)
+            self._record_held(
+                self._held.hold(slice_key, name, array, tf_dtype, full_shape, starts).key
+            )
         else:
             batch = WriteBatch()
-            self._prepare_array(batch, slice_key, name, array, tf_dtype)
+            prepare_array(batch, slice_key, name, array, tf_dtype, self.big_endian)
             self._write(batch)
         self._entries[key] = partitioned_entry(
             tf_dtype.as_datatype_enum, full_shape, (*slices, tensor_slice)
@@ -235,15 +217,15 @@ class BundleWriter:
         self._done = True
         try:
             if self._held is not None:
-                self._write_held()
+                self._entries, self._num_shards = self._held.write(self._commit, self.prefix)
             index_path = index_filename(self.prefix)
             index = self._commit.create(index_path)
             try:
-                _write_index(index, self._entries, self.big_endian, self._num_shards)
+                write_index(index, self._entries, self.big_endian, self._num_shards)
             except StorageError:
                 raise
             except OSError as exc:
-                temporary = self._commit_temporary(index_path)
+                temporary = temporary_of(self._commit, index_path)
                 raise storage_error(
                     exc, "writing the index failed", index_path, temporary
                 ) from None
@@ -260,7 +242,7 @@ class BundleWriter:
         if not self._done:
             self._done = True
             if self._held is not None:
-                self._held.clear()
+                self._held.values.clear()
             try:
                 self._commit.abort()
             finally:
@@ -286,7 +268,8 @@ class BundleWriter:
         batch = WriteBatch()
         if self._held is not None:  # sharded: checked and held until finish
             for name, value in tensors:
-                self._hold_value(self._new_key(name, batch), name, value, dtype)
+                key = self._new_key(name, batch)
+                self._record_held(self._held.hold_value(key, name, value, dtype).key)
             return
         try:
             for name, value in tensors:
@@ -298,7 +281,7 @@ class BundleWriter:
                 ):  # stored as it is: no conversion, no copy (the common case, kept inline)
                     batch.add_array(key, enum, value)
                 else:
-                    self._prepare(batch, key, name, value, dtype)
+                    prepare_value(batch, key, name, value, dtype, self.big_endian)
                 if batch.is_full():
                     full, batch = batch, WriteBatch()
                     self._write(full)
@@ -306,188 +289,13 @@ class BundleWriter:
             if batch.keys:
                 self._write(batch)
 
-    def _prepare(self, batch: WriteBatch, key: bytes, name: str, value: Any, dtype: Any) -> None:
-        """Adds a value that is not an array stored as it is."""
-        if type(value) is StringPieces:
-            if dtype is not None and dtype != "string":
-                raise InvalidArgumentError("StringPieces are a string tensor", tensor=name)
-            self._prepare_string_pieces(batch, key, name, value)
-            return
-        array, tf_dtype = to_array(value, name, dtype)
-        self._prepare_array(batch, key, name, array, tf_dtype)
-
-    def _prepare_array(
-        self, batch: WriteBatch, key: bytes, name: str, array: np.ndarray, tf_dtype: dtypes.DType
-    ) -> None:
-        """Adds an array that :func:`to_array` made."""
-        if tf_dtype.name == "string":
-            pieces, crc = self._encode_strings(name, array)
-            batch.add_buffers(key, _STRING_ENUM, array.shape, pieces, sum(map(len, pieces)), crc)
-            return
-        array = in_byte_order(array, self.big_endian)
-        batch.add_array(key, tf_dtype.as_datatype_enum, array)
-
-    def _encode_strings(self, name: str, array: np.ndarray) -> tuple[list[bytes], int]:
-        flat = array.reshape(-1).tolist()
-        try:
-            return encode_string_chunks(flat, self.big_endian)
-        except TypeError:  # str elements (encoded as UTF-8) or values to reject by name
-            return encode_strings([as_bytes(v, name) for v in flat], self.big_endian)
-
-    def _prepare_string_pieces(
-        self, batch: WriteBatch, key: bytes, name: str, value: StringPieces
-    ) -> None:
-        sizes = [_nbytes(piece, name) for piece in value.pieces]
-        head, crc = encode_string_head(np.array([sum(sizes)], np.uint64), self.big_endian)
-        *checked_here, last = value.pieces or (b"",)  # (crc covers the head already)
-        for piece in checked_here:
-            crc = checksum.crc32c(piece, crc)
-        # The last piece (NumpyState's array memory) is checksummed beside the write.
-        nbytes = sum(map(len, head)) + sum(sizes)
-        pieces = [*head, *value.pieces]
-        last_size = sizes[-1] if sizes else 0
-        batch.add_buffers(key, _STRING_ENUM, (), pieces, nbytes, crc, last, last_size)
-
     def _write(self, batch: WriteBatch) -> None:
         """Writes a batch to the one data file and records its entries."""
         self._data.write(batch, self._entries, overlap=True)
 
-    def _commit_temporary(self, final: str) -> str | None:
-        return _temporary_of(self._commit, final)
-
-    # -- sharded saves --------------------------------------------------------------------
-
-    def _hold_value(self, key: bytes, name: str, value: Any, dtype: Any) -> None:
-        """Checks and converts a value of a sharded writer and holds it for finish."""
-        if type(value) is StringPieces:
-            if dtype is not None and dtype != "string":
-                raise InvalidArgumentError("StringPieces are a string tensor", tensor=name)
-            total = sum(_nbytes(piece, name) for piece in value.pieces)
-            info = TensorInfo(name, "string", (), total, total)
-            self._keep(_Held(key, name, _STRING_ENUM, value, info), ())
-            return
-        array, tf_dtype = to_array(value, name, dtype)
-        self._hold(key, name, array, tf_dtype, None, None)
-
-    def _hold(
-        self,
-        key: bytes,
-        name: str,
-        array: np.ndarray,
-        tf_dtype: dtypes.DType,
-        full_shape: tuple[int, ...] | None,
-        offset: tuple[int, ...] | None,
-    ) -> None:
-        """Holds an array that :func:`to_array` made (a slice of ``full_shape`` at
-        ``offset``, or a whole tensor), with the sizes the planner counts."""
-        shape = tuple(array.shape)
-        if tf_dtype.name == "string":
-            # Elements as bytes (str as UTF-8), so that slices encode as they are.
-            flat = [as_bytes(v, name) for v in array.reshape(-1).tolist()]
-            lengths = list(map(len, flat))
-            array = np.empty(len(flat), object)
-            array[:] = flat
-            array = array.reshape(shape)
-            info = TensorInfo(
-                name, "string", shape, sum(lengths), max(lengths, default=0), full_shape, offset
-            )
-        else:
-            array = in_byte_order(array, self.big_endian)
-            itemsize = array.dtype.itemsize
-            info = TensorInfo(
-                name, tf_dtype.name, shape, array.size * itemsize, itemsize, full_shape, offset
-            )
-        enum = tf_dtype.as_datatype_enum
-        self._keep(_Held(key, name, enum, array, info), shape)
-
-    def _keep(self, held: _Held, shape: tuple[int, ...]) -> None:
-        assert self._sharding is not None and self._held is not None
-        kind, limit = self._sharding
-        if kind == "max_shard_size":
-            check_splittable(held.info, limit)
-        self._held.append(held)
-        self._entries[held.key] = (held.enum, shape, 0, 0, 0, 0, ())  # claims the key
-
-    def _write_held(self) -> None:
-        """Plans the held tensors, writes every shard (in parallel when there are several)
-        and records the entries, as MergeV2Checkpoints leaves them (tensor_bundle.cc
-        MergeOneBundle: a slice's full entry takes the id of the first shard with one of
-        its slices, and lists the slices in shard order)."""
-        assert self._sharding is not None and self._held is not None
-        held, self._held = self._held, []
-        infos = [h.info for h in held]
-        kind, number = self._sharding
-        if kind == "max_shard_size":
-            plan: Plan = plan_max_shard_size(infos, number)
-        else:
-            plan = plan_num_shards(infos, number)
-        plan = plan or [[]]  # nothing to save: one empty data file, as unsharded
-        self._num_shards = count = len(plan)
-        files = []
-        for shard in range(count):
-            path = data_filename(self.prefix, shard, count)
-            out = self._commit.create(path, buffer_size=_WRITE_BUFFER)
-            files.append(_DataFile(self._commit, out, path, shard))
-        tasks = [(held, pieces, data) for pieces, data in zip(plan, files)]
-        if count == 1:
-            results = [self._write_shard(*tasks[0], True)]
-        else:
-            futures = [shared_pool().submit(self._write_shard, *task, False) for task in tasks]
-            concurrent.futures.wait(futures)  # every shard is done before any error is raised
-            results = [future.result() for future in futures]
-        entries: dict[bytes, EntryFields] = {}
-        full: dict[bytes, tuple[_Held, int, list[TensorSlice]]] = {}
-        for shard, (pieces, written) in enumerate(zip(plan, results)):
-            entries.update(written)
-            for piece in pieces:
-                h = held[piece.tensor]
-                tensor_slice = _piece_slice(h, piece)
-                if tensor_slice is not None:
-                    full.setdefault(h.name_key, (h, shard, []))[2].append(tensor_slice)
-        for name_key, (h, shard, slices) in full.items():
-            full_shape = h.info.full_shape if h.info.full_shape is not None else h.info.shape
-            entries[name_key] = (h.enum, full_shape, shard, 0, 0, 0, tuple(slices))
-        self._entries = entries
-
-    def _write_shard(
-        self, held: list[_Held], pieces: list[Piece], data: _DataFile, overlap: bool
-    ) -> dict[bytes, EntryFields]:
-        """Writes one shard's pieces, in order, to ``data``; returns their entries.  (Run on
-        the shared pool when there are several shards: checksums are then computed here,
-        never queued on the pool this runs on.)"""
-        entries: dict[bytes, EntryFields] = {}
-        batch = WriteBatch()
-        for piece in pieces:
-            h = held[piece.tensor]
-            tensor_slice = _piece_slice(h, piece)
-            key = h.name_key if tensor_slice is None else encode_slice_key(h.name, tensor_slice)
-            value = h.value
-            if type(value) is StringPieces:
-                self._prepare_string_pieces(batch, key, h.name, value)
-            else:
-                if tuple(piece.shape) != value.shape:
-                    base = h.info.offset or (0,) * value.ndim
-                    value = value[
-                        tuple(
-                            slice(o - b, o - b + n)
-                            for o, b, n in zip(piece.offset, base, piece.shape)
-                        )
-                    ]
-                if h.enum == _STRING_ENUM:
-                    buffers, crc = self._encode_strings(h.name, value)
-                    batch.add_buffers(
-                        key, _STRING_ENUM, value.shape, buffers, sum(map(len, buffers)), crc
-                    )
-                else:
-                    if not value.flags.c_contiguous:
-                        value = np.ascontiguousarray(value)
-                    batch.add_array(key, h.enum, value)
-            if batch.is_full():
-                data.write(batch, entries, overlap=overlap)
-                batch = WriteBatch()
-        if batch.keys:
-            data.write(batch, entries, overlap=overlap)
-        return entries
+    def _record_held(self, key: bytes) -> None:
+        """Claims the key of a value held for a sharded save (its entry comes at finish)."""
+        self._entries[key] = (0, (), 0, 0, 0, 0, ())
 
     # -- checks ---------------------------------------------------------------------------
 
@@ -548,80 +356,6 @@ def _parse_slice(
         raise InvalidArgumentError(str(exc), tensor=name) from None
 
 
-class _DataFile:
-    """A data file being written: appends batches and records where each tensor is."""
-
-    __slots__ = ("commit", "out", "path", "shard", "size")
-
-    def __init__(self, commit: Commit, out: BinaryIO, path: str, shard: int) -> None:
-        self.commit = commit
-        self.out = out
-        self.path = path
-        self.shard = shard
-        self.size = 0
-
-    def write(self, batch: WriteBatch, entries: dict[bytes, EntryFields], *, overlap: bool) -> None:
-        """Writes a batch and records its entries in ``entries``; with ``overlap``, many
-        bytes still to checksum are checksummed on the shared pool while the batch is
-        written, else here.  A batch whose write fails is dropped."""
-        try:
-            if not overlap or batch.unchecked < _LARGE_WRITE:
-                crcs = batch.checksums()
-                self._write_buffers(batch)
-            else:
-                crcs_future = shared_pool().submit(batch.checksums)
-                try:
-                    self._write_buffers(batch)
-                finally:
-                    concurrent.futures.wait([crcs_future])  # the arrays are in use until then
-                crcs = crcs_future.result()
-        except StorageError:  # named already (an upload to an object store)
-            raise
-        except OSError as exc:  # a full disk, an I/O error: name the file
-            temporary = _temporary_of(self.commit, self.path)
-            raise storage_error(exc, "writing the data file failed", self.path, temporary) from None
-        shard = self.shard
-        offset = self.size
-        for key, enum, shape, size, crc in zip(
-            batch.keys, batch.enums, batch.shapes, batch.sizes, crcs
-        ):
-            entries[key] = (enum, shape, shard, offset, size, crc, ())
-            offset += size
-        self.size = offset
-
-    def _write_buffers(self, batch: WriteBatch) -> None:
-        """A small batch is staged in the write buffer; a large one is written straight
-        from memory."""
-        if batch.nbytes < _LARGE_WRITE:
-            self.out.write(b"".join(batch.buffers))
-        else:
-            write_buffers(self.out, batch.buffers, batch.nbytes)
-
-
-class _Held:
-    """A value a sharded writer holds until finish: its key (a slice's key when it was
-    added as a slice), converted value and what the planner knows of it."""
-
-    __slots__ = ("enum", "info", "key", "name", "name_key", "value")
-
-    def __init__(self, key: bytes, name: str, enum: int, value: Any, info: TensorInfo) -> None:
-        self.key = key
-        self.name = name
-        self.name_key = name.encode("utf-8", "surrogateescape")
-        self.enum = enum
-        self.value = value
-        self.info = info
-
-
-def _piece_slice(held: _Held, piece: Piece) -> TensorSlice | None:
-    """The slice a planned piece is stored as, None when it is the whole tensor
-    (tensor_bundle.cc IsFullSlice: a slice covering the tensor is an ordinary entry)."""
-    full_shape = held.info.full_shape if held.info.full_shape is not None else held.info.shape
-    if tuple(piece.shape) == tuple(full_shape):
-        return None
-    return TensorSlice(tuple(piece.offset), tuple(piece.shape))
-
-
 class _Releasable(Protocol):
     def release(self) -> None: ...
 
@@ -631,33 +365,6 @@ class _NoClaim:
 
     def release(self) -> None:
         pass
-
-
-def _temporary_of(commit: Commit, final: str) -> str | None:
-    finder = getattr(commit, "temporary_of", None)
-    return finder(final) if finder is not None else None
-
-
-def _nbytes(piece: Any, name: str) -> int:
-    if isinstance(piece, np.ndarray):
-        if not piece.flags.c_contiguous:
-            raise InvalidArgumentError("StringPieces arrays must be C-contiguous", tensor=name)
-        return int(piece.nbytes)
-    return memoryview(piece).nbytes
-
-
-def _write_index(
-    file: BinaryIO, entries: dict[bytes, EntryFields], big_endian: bool, num_shards: int = 1
-) -> None:
-    keys = sorted(entries)
-    # The header under the empty key sorts first; the entries follow, serialized together
-    # and added to the table in one batch (no bytes object per entry).
-    header = encode_header(big_endian, num_shards)
-    encoded = encode_entries_joined(list(map(entries.__getitem__, keys)))
-    values = JoinedValues(header + encoded.data, np.insert(encoded.lengths, 0, len(header)))
-    table = TableWriter(file)
-    table.add_sorted([b"", *keys], values)
-    table.finish()
 
 
 def save_tensors(

@@ -23,7 +23,7 @@ from tests import manifest
 from tests.conftest import CORPUS, FIXTURES
 from tfckpt.errors import DataLossError, InvalidArgumentError
 from tfckpt.objects.name_based import NameBasedSaverStatus
-from tfckpt.objects.restore import restore_objects
+from tfckpt.objects.restore_entry import restore_objects
 
 FIXTURE_MANIFEST = {e["path"]: e for e in manifest.load(FIXTURES / "MANIFEST.json")}
 TF1_FIXTURES = [

@@ -19,8 +19,8 @@ import tfckpt
 from tests.conftest import FIXTURES, REPO
 from tests.storage.conftest import need, put_tree
 from tests.storage.conftest import same_value as _same
-from tfckpt.storage.location import locate
-from tfckpt.storage.source import LocalFile, open_source
+from tfckpt.storage.location import locate, open_source
+from tfckpt.storage.source import LocalFile
 
 MANIFEST = json.loads((FIXTURES / "MANIFEST.json").read_text(encoding="utf-8"))
 FIXTURE_PREFIXES = [entry["path"] for entry in MANIFEST if entry["format"] in ("v1", "v2")]

@@ -12,7 +12,8 @@ import pytest
 import tfckpt
 from tfckpt.errors import CheckpointNotFoundError, DataLossError
 from tfckpt.storage import source as source_module
-from tfckpt.storage.source import LocalFile, open_source
+from tfckpt.storage.location import open_source
+from tfckpt.storage.source import LocalFile
 from tfckpt.table.reader import TableReader
 
 

@@ -36,11 +36,8 @@ from tfckpt.errors import CheckpointError, InvalidArgumentError, UnsupportedErro
 from tfckpt.objects import graph, trackable
 from tfckpt.objects.async_save import BackgroundSaves
 from tfckpt.objects.keys import OBJECT_GRAPH_KEY, SAVE_COUNTER, VARIABLE_VALUE
-from tfckpt.objects.restore import (
-    InitializationOnlyStatus,
-    LoadStatus,
-    restore_objects,
-)
+from tfckpt.objects.restore import InitializationOnlyStatus, LoadStatus
+from tfckpt.objects.restore_entry import restore_objects
 from tfckpt.paths import checkpoint_format
 from tfckpt.reader import load_checkpoint
 from tfckpt.storage.location import is_url, locate

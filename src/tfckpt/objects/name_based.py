@@ -6,7 +6,7 @@ no ``_CHECKPOINTABLE_OBJECT_GRAPH``: its keys are the global names of the variab
 each variable by that name (``_NameBasedRestoreCoordinator`` and ``NameBasedSaverStatus``
 in tensorflow/python/checkpoint/checkpoint.py; names from ``op_list_to_dict`` in
 python/training/saving/saveable_object_util.py).  tfckpt does the same
-(:func:`~tfckpt.objects.restore.restore_objects` chooses), with these names:
+(:func:`~tfckpt.objects.restore_entry.restore_objects` chooses), with these names:
 
 * A NumPy array has no variable name: its name is its attribute path from the root, the
   local names joined by ``/`` (not escaped: the path *is* the name).  ``Checkpoint(w=a)``

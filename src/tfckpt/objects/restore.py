@@ -23,7 +23,7 @@ exception: zero-copy views of their scalar strings, one read each.
 A checkpoint without an object graph (``tf.compat.v1.train.Saver``'s) is restored by
 variable name instead (:mod:`tfckpt.objects.name_based`), as TensorFlow's
 ``TrackableSaver.restore`` falls back to ``_NameBasedRestoreCoordinator``;
-:func:`restore_objects` chooses.
+:func:`tfckpt.objects.restore_entry.restore_objects` chooses.
 
 Unrestored values are reported when a restoration is garbage collected, as TensorFlow's
 ``_CheckpointRestoreCoordinatorDeleter`` does: a ``logging.warning`` on the ``tfckpt``
@@ -477,39 +477,6 @@ def _describe(obj: Any) -> str:
     if isinstance(obj, np.ndarray):
         return f"array(shape={list(obj.shape)}, dtype={obj.dtype})"
     return repr(obj)
-
-
-def restore_objects(reader: CheckpointReader, root: Any) -> LoadStatus:
-    """Restores ``root`` and what hangs from it from ``reader``; the status says what
-    matched.
-
-    Through the object graph (``root`` is its node 0) when the checkpoint has one; a
-    name-based checkpoint (``tf.compat.v1.train.Saver``'s, no ``_CHECKPOINTABLE_OBJECT_GRAPH``
-    key) by variable name instead (:mod:`tfckpt.objects.name_based`), as TensorFlow's
-    ``TrackableSaver.restore`` does.  The status is a :class:`CheckpointLoadStatus` or a
-    :class:`~tfckpt.objects.name_based.NameBasedSaverStatus` accordingly.
-
-    Raises:
-        CheckpointError: the checkpoint cannot be read or a value does not fit its target;
-            nothing is assigned then.
-
-    Example::
-
-        with tfckpt.load_checkpoint(path) as reader:
-            restore_objects(reader, checkpoint).assert_consumed()
-    """
-    if not reader.has_tensor(OBJECT_GRAPH_KEY):
-        # (Imported here: name_based builds on this module.)
-        from tfckpt.objects.name_based import restore_by_name
-
-        return restore_by_name(reader, root)
-    restoration = Restoration(reader)
-    try:
-        restoration.bind(root, 0)
-    except BaseException:
-        restoration.expect_partial()  # the error says that nothing was restored
-        raise
-    return CheckpointLoadStatus(restoration, root)
 
 
 class LoadStatus:

@@ -41,7 +41,7 @@ from tfckpt.errors import (
     InvalidArgumentError,
     UnsupportedError,
 )
-from tfckpt.storage.location import LOCAL, Storage, install_hint, protocol_of
+from tfckpt.storage.base import LOCAL, Storage, install_hint, protocol_of
 from tfckpt.storage.ranges import Request, plan
 from tfckpt.storage.source import ByteSource
 

@@ -17,7 +17,7 @@ import stat
 import sys
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -264,29 +264,3 @@ class LocalFile:
         if self._closer.alive:
             self._closer()
         self.fd = -1
-
-
-def open_source(
-    path: str | os.PathLike[str],
-    fs: Any = None,
-    storage_options: Mapping[str, Any] | None = None,
-) -> ByteSource:
-    """Opens ``path`` for reading: a local path (a :class:`LocalFile`), an fsspec URL
-    (``gs://``, ``s3://``, ``https://``, ...; ``storage_options`` go to fsspec) or a path
-    on the fsspec filesystem ``fs`` (a :class:`tfckpt.storage.remote.RemoteFile`).
-
-    Raises CheckpointNotFoundError when the file does not exist, DataLossError when it is
-    not a regular file, UnsupportedError for a URL whose backend is not installed.
-
-    Example::
-
-        source = open_source("gs://bucket/model.ckpt-1.index", storage_options={"token": "anon"})
-    """
-    if fs is None and not storage_options:
-        text = os.fspath(path)
-        if "://" not in text and "::" not in text:
-            return LocalFile(text)
-    from tfckpt.storage.location import locate  # (it imports this module)
-
-    storage, where = locate(path, fs=fs, storage_options=storage_options)
-    return storage.open(where)

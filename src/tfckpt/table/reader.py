@@ -10,7 +10,7 @@ from tfckpt.errors import (
     DataLossError,
     UnsupportedError,
 )
-from tfckpt.storage.source import open_source
+from tfckpt.storage.location import open_source
 from tfckpt.table.block import parse_block
 from tfckpt.table.bulk import TableEntries, decode_blocks
 from tfckpt.table.format import (

@@ -364,9 +364,10 @@ def merge_parts(
     :func:`tfckpt.save_tensors` with the same URL form): they are merged on the store as
     :func:`merge_bundles` says, and what is left under ``<prefix>_temp/`` is deleted.
 
+    Removing the temporary directory is best effort, as TensorFlow's is.
+
     Raises:
-        As :func:`merge_bundles`.  (Removing the temporary directory is best effort, as
-        TensorFlow's is.)
+        CheckpointError: as :func:`merge_bundles`.
 
     Example::
 

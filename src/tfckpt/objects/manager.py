@@ -409,8 +409,9 @@ class CheckpointManager:
 
         Raises:
             CheckpointNotFoundError: the state file names a checkpoint that is gone.
-            DataLossError, InvalidArgumentError: as :meth:`Checkpoint.restore
-            <tfckpt.Checkpoint.restore>`; nothing was assigned then.
+            DataLossError: as :meth:`tfckpt.Checkpoint.restore`; nothing was assigned.
+            InvalidArgumentError: as :meth:`tfckpt.Checkpoint.restore`; nothing was
+                assigned.
             CheckpointError: the store refuses access or keeps failing.
 
         Example::

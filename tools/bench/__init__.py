@@ -5,6 +5,7 @@ Usage (from the repository root)::
     PYTHONPATH=src python tools/bench                 # full size (W1 = 1 GiB), ~10 min
     PYTHONPATH=src python tools/bench --scale 0.05    # quick run, ~2 min
     PYTHONPATH=src python tools/bench --only W1,W3 --repeat 5 --json /tmp/bench.json
+    PYTHONPATH=src python tools/bench --remote       # object storage: see remote.py
 
 Workloads (``workloads.py``, fixed seeds) are generated into a scratch directory
 (``--dir``, default a temporary directory, removed unless ``--keep``):
@@ -43,5 +44,6 @@ its own row.
 Modules: ``plan`` (which rows run, their labels), ``workloads``, ``implementations`` (one
 module per library), ``worker`` (one row in a child process), ``checks`` (digest checks),
 ``runner`` (the parent: one workload's rows), ``machine`` (machine facts, import times),
-``report`` (tables, JSON), ``goals`` (the issue's goals as a table), ``cli``.
+``report`` (tables, JSON), ``goals`` (the issue's goals as a table), ``cli``; ``remote``
+and ``remote_servers`` (the remote benchmark and its servers).
 """

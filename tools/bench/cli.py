@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     parser.add_argument("--json", default=None, metavar="PATH", help="write results as JSON")
     parser.add_argument("--skip-imports", action="store_true", help="do not measure import times")
+    parser.add_argument(
+        "--remote",
+        action="store_true",
+        help="run the remote benchmark instead (local S3 and HTTP servers; see remote.py)",
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return parser
 
@@ -60,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.scale <= 0 or args.repeat < 1:
         parser.error("--scale must be > 0 and --repeat >= 1")
+    if args.remote:
+        from .remote import run as run_remote
+
+        return run_remote(args.scale, args.repeat, child_env(None), args.json)
     selected = [w.strip().upper() for w in args.only.split(",") if w.strip()] or list(PLAN)
     unknown = [w for w in selected if w not in PLAN]
     if unknown:
